@@ -1,0 +1,419 @@
+/**
+ * The controller and the node agents: system proclets, pinned to their nodes.
+ *
+ * The controller keeps the directory (proclet id -> node, type, kind, size), each node's
+ * capacity and use, places new proclets, orchestrates migrations and pushes events to
+ * subscribers. It is not on the hot path: callers cache locations and ask it only when a
+ * cached location is missing or wrong.
+ *
+ * Invariants: a directory entry names the node that holds the proclet ACTIVE, except
+ * during a migration, when it names the source until the target holds the state.
+ * Migrations of one proclet are serialized.
+ *
+ * Not handled (later issues): controller fail-over; scheduling policy beyond placement.
+ */
+import {
+  InvalidArgumentError,
+  MemoryBudgetError,
+  CapacityError,
+  NodeLostError,
+  ProcletNotFoundError,
+} from './errors.js';
+import { formatBytes } from './options.js';
+import type { Frame } from './codec.js';
+import { defineProclet } from './proclet.js';
+import type { ProcletKind } from './proclet.js';
+import { agentId } from './runtime.js';
+import type { MigrateOutResult, NodeUsage, Runtime } from './runtime.js';
+
+/** A migration that happened: emitted as the `migration` event and returned by `cluster.migrate`. */
+export interface MigrationEvent {
+  /** The proclet's id. */
+  proclet: string;
+  /** Its type name. */
+  type: string;
+  /** Node it left. */
+  from: string;
+  /** Node it moved to. */
+  to: string;
+  /** Bytes of encoded state moved. */
+  bytes: number;
+  /** Milliseconds during which calls to the proclet queued (quiesce, save, transfer, restore). */
+  blockingMs: number;
+  /** Milliseconds from the controller's decision to the directory update. */
+  totalMs: number;
+  /** Why it moved, e.g. `'requested'`, `'memory-pressure'`, `'drain'`. */
+  reason: string;
+}
+
+/** A node was lost: emitted as the `nodeLost` event. */
+export interface NodeLostEvent {
+  /** The lost node. */
+  node: string;
+  /** Why it is considered lost. */
+  reason: string;
+  /** Proclets that were on it and are gone. */
+  proclets: string[];
+}
+
+/** One node in {@link ClusterStats}. */
+export interface NodeStats {
+  /** Node id. */
+  id: string;
+  /** Compute slots (worker threads). */
+  cpus: number;
+  /** Memory budget in bytes. */
+  memory: number;
+  /** Bytes held by the node's proclets. */
+  memoryUsed: number;
+  /** Workers running a task now. */
+  cpusBusy: number;
+  /** Tasks waiting for a worker. */
+  tasksQueued: number;
+  /** Tasks completed since the node started. */
+  tasksCompleted: number;
+  /** Total worker busy time in milliseconds. */
+  workerBusyMs: number;
+  /** Proclets on the node, by kind (system proclets excluded). */
+  proclets: { memory: number; compute: number };
+  /** True once the node is lost. */
+  lost: boolean;
+}
+
+/** One proclet in {@link ClusterStats}. */
+export interface ProcletInfo {
+  /** Proclet id. */
+  id: string;
+  /** Registered type name. */
+  type: string;
+  /** Memory or compute. */
+  kind: ProcletKind;
+  /** Node it is on. */
+  node: string;
+  /** Bytes held, as last reported. */
+  size: number;
+}
+
+/** A snapshot of the cluster from the controller. */
+export interface ClusterStats {
+  /** Every node, lost ones included. */
+  nodes: NodeStats[];
+  /** Every live proclet (system proclets excluded). */
+  proclets: ProcletInfo[];
+  /** Migrations carried out since start. */
+  migrations: number;
+  /** Proclets lost with their nodes since start. */
+  lostProclets: number;
+}
+
+/** @internal A node as the controller sees it. */
+export interface NodeRecord {
+  id: string;
+  cpus: number;
+  memory: number;
+  used: number;
+  reserved: number;
+  compute: number;
+  lost: string | null;
+}
+
+interface Entry {
+  id: string;
+  type: string;
+  kind: ProcletKind;
+  node: string;
+  size: number;
+  busy: Promise<unknown> | null;
+}
+
+/** @internal Options of a creation, as sent to the controller. */
+export interface CreateRequest {
+  node?: string;
+  near?: string;
+  size?: number;
+}
+
+/** @internal The controller proclet. */
+export class Controller {
+  readonly #rt: Runtime;
+  readonly #nodes = new Map<string, NodeRecord>();
+  readonly #dir = new Map<string, Entry>();
+  readonly #lost = new Map<string, string>();
+  readonly #subscribers = new Set<string>();
+  #seq = 0;
+  #migrations = 0;
+  #lostProclets = 0;
+
+  constructor(rt: Runtime) {
+    this.#rt = rt;
+  }
+
+  join(node: string, cpus: number, memory: number): string[] {
+    if (typeof node !== 'string' || !Number.isInteger(cpus) || cpus < 0 || typeof memory !== 'number' || memory < 0) {
+      throw new InvalidArgumentError(`join: bad node record ${String(node)}`);
+    }
+    const old = this.#nodes.get(node);
+    if (old !== undefined && old.lost === null) throw new InvalidArgumentError(`node id '${node}' is already in the cluster`);
+    this.#nodes.set(node, { id: node, cpus, memory, used: 0, reserved: 0, compute: 0, lost: null });
+    this.#subscribers.add(node);
+    return [...this.#nodes.keys()];
+  }
+
+  subscribe(node: string): void {
+    this.#subscribers.add(node);
+  }
+
+  unsubscribe(node: string): void {
+    this.#subscribers.delete(node);
+  }
+
+  /** Live nodes with their capacity and use as the controller sees it. */
+  nodes(): NodeRecord[] {
+    return [...this.#nodes.values()].map((n) => ({ ...n }));
+  }
+
+  #live(node: string): NodeRecord {
+    const n = this.#nodes.get(node);
+    if (n === undefined) throw new InvalidArgumentError(`there is no node '${node}' in the cluster (nodes: ${[...this.#nodes.keys()].join(', ')})`);
+    if (n.lost !== null) throw new NodeLostError(`node ${node} was lost (${n.lost})`, { data: { node } });
+    return n;
+  }
+
+  /** Picks a node for a new proclet of `kind` holding about `size` bytes. */
+  place(kind: ProcletKind, size: number, near?: string): string {
+    if (near !== undefined) {
+      const e = this.#dir.get(near);
+      const at = e?.node ?? (this.#nodes.has(near) ? near : undefined);
+      if (at === undefined) throw new ProcletNotFoundError(`placement near ${near}: no such proclet or node`);
+      const n = this.#live(at);
+      if (kind === 'compute' ? n.cpus > 0 : n.memory - n.used - n.reserved >= size) return at;
+    }
+    let best: NodeRecord | undefined;
+    let bestScore = -Infinity;
+    for (const n of this.#nodes.values()) {
+      if (n.lost !== null) continue;
+      const free = n.memory - n.used - n.reserved;
+      if (free < size) continue;
+      let score: number;
+      if (kind === 'compute') {
+        if (n.cpus === 0) continue;
+        score = (n.cpus - n.compute) / n.cpus + free / 2 ** 50;
+      } else {
+        score = free;
+      }
+      if (score > bestScore) {
+        bestScore = score;
+        best = n;
+      }
+    }
+    if (best === undefined) {
+      const live = [...this.#nodes.values()].filter((n) => n.lost === null);
+      if (kind === 'compute' && live.every((n) => n.cpus === 0)) throw new CapacityError('no node has CPUs for a compute proclet; start a node with cpus > 0');
+      const free = live.reduce((a, n) => Math.max(a, n.memory - n.used - n.reserved), 0);
+      throw new MemoryBudgetError(`no node has ${formatBytes(size)} of free memory (the most free on one node is ${formatBytes(free)}); add nodes or raise their memory`, {
+        data: { size, largestFree: free },
+      });
+    }
+    return best.id;
+  }
+
+  async create(typeName: string, module: string | null, kind: ProcletKind, args: unknown[], req: CreateRequest): Promise<[string, string]> {
+    const size = req.size ?? 0;
+    const node = req.node !== undefined ? this.#live(req.node).id : this.place(kind, size, req.near);
+    const rec = this.#live(node);
+    if (kind === 'compute' && rec.cpus === 0) throw new CapacityError(`node ${node} has no CPUs for a compute proclet`);
+    const id = `p${(++this.#seq).toString(36)}`;
+    rec.reserved += size;
+    try {
+      await this.#rt.invoke(agentId(node), 'create', [id, typeName, module ?? undefined, args]);
+    } finally {
+      rec.reserved -= size;
+    }
+    this.#dir.set(id, { id, type: typeName, kind, node, size: 0, busy: null });
+    if (kind === 'compute') rec.compute++;
+    return [id, node];
+  }
+
+  locate(id: string): string {
+    const e = this.#dir.get(id);
+    if (e !== undefined) return e.node;
+    const lostOn = this.#lost.get(id);
+    if (lostOn !== undefined) {
+      throw new NodeLostError(`proclet ${id} was on node ${lostOn}, which was lost`, { data: { node: lostOn, proclets: [id] } });
+    }
+    throw new ProcletNotFoundError(`there is no proclet ${id} in the cluster (never created, or destroyed)`, { data: { proclet: id } });
+  }
+
+  async migrate(id: string, to: string, reason: string): Promise<MigrationEvent> {
+    const e = this.#dir.get(id);
+    if (e === undefined) this.locate(id); // throws the right error
+    const entry = e!;
+    while (entry.busy !== null) await entry.busy.catch(() => undefined);
+    if (!this.#dir.has(id)) this.locate(id);
+    const target = this.#live(to);
+    const from = entry.node;
+    if (from === to) return { proclet: id, type: entry.type, from, to, bytes: 0, blockingMs: 0, totalMs: 0, reason };
+    if (entry.kind === 'memory' && target.memory - target.used - target.reserved < entry.size) {
+      throw new MemoryBudgetError(`cannot move proclet ${id} (${formatBytes(entry.size)}) to node ${to}: it has ${formatBytes(Math.max(0, target.memory - target.used - target.reserved))} free of ${formatBytes(target.memory)}`, {
+        data: { proclet: id, node: to, size: entry.size },
+      });
+    }
+    if (entry.kind === 'compute' && target.cpus === 0) throw new CapacityError(`cannot move compute proclet ${id} to node ${to}: it has no CPUs`);
+    const t0 = performance.now();
+    target.reserved += entry.size;
+    const work = this.#rt.invoke(agentId(from), 'migrateOut', [id, to]) as Promise<MigrateOutResult>;
+    entry.busy = work;
+    let res: MigrateOutResult;
+    try {
+      res = await work;
+    } finally {
+      entry.busy = null;
+      target.reserved -= entry.size;
+    }
+    const src = this.#nodes.get(from);
+    if (src !== undefined) {
+      src.used -= entry.size;
+      if (entry.kind === 'compute') src.compute--;
+    }
+    entry.node = to;
+    entry.size = res.size;
+    target.used += entry.size;
+    if (entry.kind === 'compute') target.compute++;
+    this.#migrations++;
+    const ev: MigrationEvent = { proclet: id, type: entry.type, from, to, bytes: res.bytes, blockingMs: res.blockingMs, totalMs: performance.now() - t0, reason };
+    this.#emit('migration', ev);
+    return ev;
+  }
+
+  async destroy(id: string): Promise<void> {
+    const e = this.#dir.get(id);
+    if (e === undefined) return;
+    while (e.busy !== null) await e.busy.catch(() => undefined);
+    await this.#rt.invoke(agentId(e.node), 'destroy', [id]);
+    this.#forget(e);
+  }
+
+  #forget(e: Entry): void {
+    this.#dir.delete(e.id);
+    const n = this.#nodes.get(e.node);
+    if (n !== undefined) {
+      n.used -= e.size;
+      if (e.kind === 'compute') n.compute--;
+    }
+  }
+
+  reportSizes(node: string, sizes: Array<[string, number]>): void {
+    if (!Array.isArray(sizes)) return;
+    const n = this.#nodes.get(node);
+    for (const item of sizes) {
+      if (!Array.isArray(item)) continue;
+      const [id, size] = item;
+      const e = this.#dir.get(id);
+      if (e === undefined || e.node !== node || typeof size !== 'number') continue;
+      if (n !== undefined) n.used += size - e.size;
+      e.size = size;
+    }
+  }
+
+  /** Called by the controller's runtime when a peer is lost. */
+  nodeLost(node: string, reason: string): void {
+    const n = this.#nodes.get(node);
+    if (n === undefined) {
+      this.#subscribers.delete(node);
+      return;
+    }
+    if (n.lost !== null) return;
+    n.lost = reason;
+    this.#subscribers.delete(node);
+    const gone: string[] = [];
+    for (const e of this.#dir.values()) {
+      if (e.node === node) gone.push(e.id);
+    }
+    for (const id of gone) {
+      this.#dir.delete(id);
+      this.#lost.set(id, node);
+    }
+    this.#lostProclets += gone.length;
+    n.used = 0;
+    n.compute = 0;
+    this.#emit('nodeLost', { node, reason, proclets: gone } satisfies NodeLostEvent);
+  }
+
+  async stats(): Promise<ClusterStats> {
+    const usages = await Promise.all(
+      [...this.#nodes.values()].map(async (n): Promise<NodeUsage | null> => {
+        if (n.lost !== null) return null;
+        try {
+          return (await this.#rt.invoke(agentId(n.id), 'usage', [])) as NodeUsage;
+        } catch {
+          return null;
+        }
+      }),
+    );
+    const byNode = new Map<string, { memory: number; compute: number }>();
+    const proclets: ProcletInfo[] = [];
+    for (const e of this.#dir.values()) {
+      proclets.push({ id: e.id, type: e.type, kind: e.kind, node: e.node, size: e.size });
+      const c = byNode.get(e.node) ?? { memory: 0, compute: 0 };
+      c[e.kind]++;
+      byNode.set(e.node, c);
+    }
+    const nodes = [...this.#nodes.values()].map((n, i): NodeStats => {
+      const u = usages[i] ?? null;
+      return {
+        id: n.id,
+        cpus: n.cpus,
+        memory: n.memory,
+        memoryUsed: u?.memoryUsed ?? n.used,
+        cpusBusy: u?.cpusBusy ?? 0,
+        tasksQueued: u?.tasksQueued ?? 0,
+        tasksCompleted: u?.tasksCompleted ?? 0,
+        workerBusyMs: u?.workerBusyMs ?? 0,
+        proclets: byNode.get(n.id) ?? { memory: 0, compute: 0 },
+        lost: n.lost !== null,
+      };
+    });
+    return { nodes, proclets, migrations: this.#migrations, lostProclets: this.#lostProclets };
+  }
+
+  #emit(topic: string, payload: unknown): void {
+    for (const node of this.#subscribers) this.#rt.sendEvent(node, topic, payload);
+  }
+
+  /** Lets other parts of the runtime (schedulers, structures) publish cluster events. */
+  publish(topic: string, payload: unknown): void {
+    if (typeof topic !== 'string') return;
+    this.#emit(topic, payload);
+  }
+}
+
+/** @internal The agent proclet of one node: hosting, migration halves, usage. */
+export class NodeAgent {
+  readonly #rt: Runtime;
+  constructor(rt: Runtime) {
+    this.#rt = rt;
+  }
+  create(id: string, typeName: string, module: string | undefined, args: unknown[]): Promise<void> {
+    return this.#rt.hostNew(id, typeName, module, args);
+  }
+  accept(id: string, typeName: string, module: string | undefined, state: Frame, size: number, sizeReported: boolean): Promise<void> {
+    return this.#rt.hostRestored(id, typeName, module, state, size, sizeReported);
+  }
+  migrateOut(id: string, to: string): Promise<MigrateOutResult> {
+    return this.#rt.migrateOut(id, to);
+  }
+  destroy(id: string): Promise<boolean> {
+    return this.#rt.destroyLocal(id);
+  }
+  usage(): NodeUsage {
+    return this.#rt.usage();
+  }
+  ping(): string {
+    return this.#rt.id;
+  }
+}
+
+/** @internal */
+export const ControllerType = defineProclet('quicksand.controller', Controller, { pinned: true });
+/** @internal */
+export const NodeAgentType = defineProclet('quicksand.agent', NodeAgent, { pinned: true });

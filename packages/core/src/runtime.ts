@@ -1,0 +1,761 @@
+/**
+ * The runtime of one node (or of a client that hosts nothing): it holds the node's
+ * proclets, routes calls (local fast path or RPC), batches messages per peer, serves
+ * calls from other nodes, and carries out the source and target halves of a migration.
+ *
+ * Semantics callers may rely on:
+ * - Every call is executed at most once, and exactly once unless its node is lost: a node
+ *   runs a call only while it holds the proclet ACTIVE; a call that reaches a node which
+ *   does not (any more) hold the proclet is answered MOVED without running, and the caller
+ *   re-sends it, with the same call id, to the new place.
+ * - Calls that arrive while the proclet migrates queue on the source and are answered
+ *   MOVED once the target holds it (or run in place if the migration fails).
+ * - Messages to one peer keep their order; all messages queued for a peer in one tick go
+ *   out as one frame (per-peer batching).
+ *
+ * Invariants: `pending` holds exactly the calls this runtime sent and has no answer for;
+ * a proclet id is ACTIVE on at most one node at a time (the source turns GONE only after
+ * the target confirmed it holds the state).
+ *
+ * Not handled: retransmission after a lost frame (the transport is reliable or reports the
+ * peer lost); a call in flight to a node that dies is failed with NodeLostError even if it
+ * ran there.
+ */
+import { EventEmitter } from 'node:events';
+import type { Cluster } from './cluster.js';
+import { frameBytes } from './codec.js';
+import type { Codec, Frame } from './codec.js';
+import {
+  ClosedError,
+  MemoryBudgetError,
+  MigrationError,
+  NodeLostError,
+  ProcletNotFoundError,
+  CodecError,
+  UnknownTypeError,
+  CapacityError,
+  fromWireError,
+  toWireError,
+} from './errors.js';
+import { formatBytes } from './options.js';
+import { CONTEXT, resolveType } from './proclet.js';
+import type { ProcletContext, ProcletType } from './proclet.js';
+import { Ref } from './ref.js';
+import { ACTIVE, GONE, MIGRATING, Slot } from './slot.js';
+import type { Transport } from './transport.js';
+import { WorkerPool } from './workers.js';
+import type { RunTaskOptions, TaskSpec } from './workers.js';
+
+/** Message kinds on the wire. Each message is an array whose first element is its kind. */
+export const MSG_CALL = 1; // [1, callId, procletId, method, args]
+export const MSG_OK = 2; // [2, callId, value]
+export const MSG_ERR = 3; // [3, callId, wireError]
+export const MSG_MOVED = 4; // [4, callId, procletId, node | null]
+export const MSG_EVENT = 5; // [5, topic, payload]
+
+/** Id of the controller proclet. */
+export const CONTROLLER_ID = '@controller';
+/** Id of the agent proclet of a node. */
+export const agentId = (node: string): string => `@${node}`;
+
+const MAX_HOPS = 32;
+const MAX_TOMBSTONES = 100_000;
+const DESTROYED = '';
+
+/** @internal Budget of a node; `null` for a client runtime that hosts nothing. */
+export interface NodeBudget {
+  cpus: number;
+  memory: number;
+}
+
+/** @internal */
+export interface RuntimeOptions {
+  id: string;
+  transport: Transport;
+  codec: Codec;
+  /** Node that hosts the controller. */
+  controllerNode: string;
+  budget: NodeBudget | null;
+  /** Log sink for protocol problems; default `process.emitWarning`. */
+  log?: (message: string) => void;
+}
+
+interface Pending {
+  resolve: (v: unknown) => void;
+  reject: (e: unknown) => void;
+  pid: string;
+  method: string;
+  args: unknown[];
+  node: string;
+  hops: number;
+}
+
+/** @internal Result of the source half of a migration. */
+export interface MigrateOutResult {
+  bytes: number;
+  blockingMs: number;
+  saveMs: number;
+  transferMs: number;
+  size: number;
+}
+
+/** @internal Usage a node reports. */
+export interface NodeUsage {
+  node: string;
+  cpus: number;
+  memory: number;
+  memoryUsed: number;
+  cpusBusy: number;
+  tasksQueued: number;
+  tasksCompleted: number;
+  workerBusyMs: number;
+  proclets: number;
+}
+
+/** @internal */
+export class Runtime {
+  readonly id: string;
+  readonly codec: Codec;
+  readonly controllerNode: string;
+  readonly budget: NodeBudget | null;
+  readonly transport: Transport;
+  /** The cluster as seen from this runtime. */
+  facade!: Cluster;
+  readonly #slots = new Map<string, Slot>();
+  readonly #tombstones = new Map<string, string>();
+  readonly #locations = new Map<string, string>();
+  readonly #locating = new Map<string, Promise<string>>();
+  readonly #pending = new Map<number, Pending>();
+  readonly #outbox = new Map<string, unknown[]>();
+  readonly #lost = new Map<string, string>();
+  #flushScheduled = false;
+  #seq = 0;
+  #closed = false;
+  #workers: WorkerPool | null = null;
+  #log: (message: string) => void;
+  /** Events pushed by the controller, for every cluster view of this runtime. */
+  readonly events = new EventEmitter();
+  /** Hook the controller installs to hear about lost peers. */
+  onPeerLost: ((peer: string, reason: string) => void) | null = null;
+  /** Sizes changed since the last report to the controller. */
+  readonly #dirtySizes = new Set<Slot>();
+  #sizeTimer: NodeJS.Timeout | null = null;
+  /** Stats of this runtime's traffic. */
+  readonly counters = { callsSent: 0, callsServed: 0, moved: 0, framesSent: 0, bytesSent: 0 };
+
+  constructor(options: RuntimeOptions) {
+    this.id = options.id;
+    this.codec = options.codec;
+    this.controllerNode = options.controllerNode;
+    this.budget = options.budget;
+    this.transport = options.transport;
+    this.#log = options.log ?? ((m) => process.emitWarning(m));
+    this.transport.listen({
+      frame: (from, bytes) => this.#onFrame(from, bytes),
+      peerLost: (peer, reason) => this.#onPeerLost(peer, reason),
+    });
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  // ---------------------------------------------------------------- refs and calls
+
+  ref<T extends object>(id: string): Ref<T> {
+    const ref = new Ref<T>(this, id);
+    const slot = this.#slots.get(id);
+    if (slot !== undefined && slot.state === ACTIVE) Ref.attach(ref, slot);
+    return ref;
+  }
+
+  /** Calls a proclet by id without a Ref. */
+  invoke(pid: string, method: string, args: unknown[]): Promise<unknown> {
+    const slot = this.#slots.get(pid);
+    if (slot !== undefined && slot.state === ACTIVE) return slot.invoke(method, args);
+    return this.#route(pid, method, args, null);
+  }
+
+  callSlow(ref: Ref, method: string, args: unknown[]): Promise<unknown> {
+    const slot = this.#slots.get(ref.id);
+    if (slot !== undefined && slot.state === ACTIVE) {
+      Ref.attach(ref, slot);
+      return slot.invoke(method, args);
+    }
+    Ref.attach(ref, null);
+    return this.#route(ref.id, method, args, ref);
+  }
+
+  #route(pid: string, method: string, args: unknown[], ref: Ref | null): Promise<unknown> {
+    if (this.#closed) return Promise.reject(this.#closedError());
+    const slot = this.#slots.get(pid);
+    if (slot !== undefined) {
+      if (slot.state === ACTIVE) {
+        if (ref !== null) Ref.attach(ref, slot);
+        return slot.invoke(method, args);
+      }
+      if (slot.state === MIGRATING) {
+        return new Promise((resolve, reject) => {
+          slot.localQueue.push(() => {
+            this.#route(pid, method, args, ref).then(resolve, reject);
+          });
+        });
+      }
+    }
+    const node = this.#locationOf(pid);
+    if (node !== undefined) return this.#send(pid, method, args, node, 0);
+    return this.locate(pid).then((n) => this.#send(pid, method, args, n, 0));
+  }
+
+  #locationOf(pid: string): string | undefined {
+    if (pid.charCodeAt(0) === 64 /* @ */) return pid === CONTROLLER_ID ? this.controllerNode : pid.slice(1);
+    return this.#locations.get(pid);
+  }
+
+  /** Asks the controller where a proclet is (deduplicated per id). */
+  locate(pid: string): Promise<string> {
+    const known = this.#locationOf(pid);
+    if (known !== undefined) return Promise.resolve(known);
+    let p = this.#locating.get(pid);
+    if (p === undefined) {
+      p = (this.invoke(CONTROLLER_ID, 'locate', [pid]) as Promise<string>).then(
+        (node) => {
+          this.#locating.delete(pid);
+          this.#locations.set(pid, node);
+          return node;
+        },
+        (e: unknown) => {
+          this.#locating.delete(pid);
+          throw e;
+        },
+      );
+      this.#locating.set(pid, p);
+    }
+    return p;
+  }
+
+  #send(pid: string, method: string, args: unknown[], node: string, hops: number): Promise<unknown> {
+    const lost = this.#lost.get(node);
+    if (lost !== undefined) return Promise.reject(this.#nodeLostError(node, lost, [pid]));
+    return new Promise((resolve, reject) => {
+      const callId = ++this.#seq;
+      this.#pending.set(callId, { resolve, reject, pid, method, args, node, hops });
+      this.counters.callsSent++;
+      this.#enqueue(node, [MSG_CALL, callId, pid, method, args]);
+    });
+  }
+
+  #resend(callId: number, p: Pending, node: string): void {
+    const lost = this.#lost.get(node);
+    if (lost !== undefined) {
+      p.reject(this.#nodeLostError(node, lost, [p.pid]));
+      return;
+    }
+    if (node === this.id) {
+      // The proclet moved here: run it locally (it is no longer pending on the wire).
+      this.#route(p.pid, p.method, p.args, null).then(p.resolve, p.reject);
+      return;
+    }
+    p.node = node;
+    this.#pending.set(callId, p);
+    this.#enqueue(node, [MSG_CALL, callId, p.pid, p.method, p.args]);
+  }
+
+  // ---------------------------------------------------------------- wire
+
+  #enqueue(node: string, msg: unknown[]): void {
+    let box = this.#outbox.get(node);
+    if (box === undefined) {
+      box = [];
+      this.#outbox.set(node, box);
+    }
+    box.push(msg);
+    if (!this.#flushScheduled) {
+      this.#flushScheduled = true;
+      queueMicrotask(this.#flush);
+    }
+  }
+
+  /** Sends a one-way event to a node. */
+  sendEvent(node: string, topic: string, payload: unknown): void {
+    if (node === this.id) {
+      queueMicrotask(() => this.#emitEvent(topic, payload));
+      return;
+    }
+    if (this.#lost.has(node)) return;
+    this.#enqueue(node, [MSG_EVENT, topic, payload]);
+  }
+
+  #flush = (): void => {
+    this.#flushScheduled = false;
+    for (const [node, box] of this.#outbox) {
+      this.#outbox.delete(node);
+      if (this.#lost.has(node)) {
+        this.#failUnsendable(box, (id) => this.#nodeLostError(node, this.#lost.get(node) ?? 'lost', [id]));
+        continue;
+      }
+      let frame: Frame | null;
+      try {
+        frame = this.codec.encode(box);
+      } catch {
+        frame = this.#encodeEach(node, box);
+        if (frame === null) continue;
+      }
+      this.counters.framesSent++;
+      this.counters.bytesSent += frameBytes(frame);
+      this.transport.send(node, frame);
+    }
+  };
+
+  /** A batch failed to encode: find the messages that cannot be encoded and fail them alone. */
+  #encodeEach(node: string, box: unknown[]): Frame | null {
+    const good: unknown[] = [];
+    for (const msg of box) {
+      try {
+        this.codec.encode(msg);
+        good.push(msg);
+      } catch (e) {
+        const m = msg as unknown[];
+        const err = new CodecError(`cannot send ${describeMessage(m)} to node ${node} with the ${this.codec.name} codec: ${(e as Error).message}`, { cause: e });
+        if (m[0] === MSG_CALL) {
+          const p = this.#pending.get(m[1] as number);
+          this.#pending.delete(m[1] as number);
+          p?.reject(err);
+        } else if (m[0] === MSG_OK) {
+          // The result cannot cross the wire: tell the caller why instead.
+          good.push([MSG_ERR, m[1], toWireError(err)]);
+        } else {
+          this.#log(`quicksand: node ${this.id} dropped an unencodable message to ${node}: ${err.message}`);
+        }
+      }
+    }
+    return good.length === 0 ? null : this.codec.encode(good);
+  }
+
+  #failUnsendable(box: unknown[], mkErr: (pid: string) => Error): void {
+    for (const msg of box) {
+      const m = msg as unknown[];
+      if (m[0] === MSG_CALL) {
+        const p = this.#pending.get(m[1] as number);
+        if (p !== undefined) {
+          this.#pending.delete(m[1] as number);
+          p.reject(mkErr(p.pid));
+        }
+      }
+    }
+  }
+
+  #onFrame(from: string, frame: Frame): void {
+    if (this.#closed) return;
+    let msgs: unknown;
+    try {
+      msgs = this.codec.decode(frame);
+    } catch (e) {
+      this.transport.disconnect(from, `undecodable frame (${frameBytes(frame)} bytes): ${(e as Error).message}`);
+      return;
+    }
+    if (!Array.isArray(msgs)) {
+      this.transport.disconnect(from, 'frame is not a list of messages');
+      return;
+    }
+    for (const m of msgs) {
+      const problem = this.#onMessage(from, m);
+      if (problem !== null) {
+        this.transport.disconnect(from, problem);
+        return;
+      }
+    }
+  }
+
+  /** Handles one message; returns a protocol problem, or null. */
+  #onMessage(from: string, m: unknown): string | null {
+    if (!Array.isArray(m)) return 'message is not a list';
+    switch (m[0]) {
+      case MSG_CALL: {
+        const [, callId, pid, method, args] = m as [number, unknown, unknown, unknown, unknown];
+        if (typeof callId !== 'number' || typeof pid !== 'string' || typeof method !== 'string' || !Array.isArray(args)) return 'malformed call message';
+        this.#serve(from, callId, pid, method, args);
+        return null;
+      }
+      case MSG_OK:
+      case MSG_ERR: {
+        const callId = m[1] as unknown;
+        if (typeof callId !== 'number') return 'malformed reply message';
+        const p = this.#pending.get(callId);
+        if (p === undefined || p.node !== from) return null; // late or foreign reply: ignore
+        this.#pending.delete(callId);
+        if (m[0] === MSG_OK) p.resolve(m[2]);
+        else p.reject(fromWireError(m[2], { node: from, proclet: p.pid, method: p.method }));
+        return null;
+      }
+      case MSG_MOVED: {
+        const [, callId, , node] = m as [number, unknown, unknown, unknown];
+        if (typeof callId !== 'number' || (node !== null && typeof node !== 'string')) return 'malformed moved message';
+        const p = this.#pending.get(callId);
+        if (p === undefined || p.node !== from) return null;
+        this.#pending.delete(callId);
+        this.counters.moved++;
+        this.#onMoved(callId, p, from, node);
+        return null;
+      }
+      case MSG_EVENT: {
+        if (typeof m[1] !== 'string') return 'malformed event message';
+        this.#emitEvent(m[1], m[2]);
+        return null;
+      }
+      default:
+        return `unknown message kind ${String(m[0])}`;
+    }
+  }
+
+  #emitEvent(topic: string, payload: unknown): void {
+    try {
+      this.events.emit(topic, payload);
+    } catch (e) {
+      this.#log(`quicksand: a '${topic}' event listener threw: ${(e as Error).message}`);
+    }
+  }
+
+  #onMoved(callId: number, p: Pending, from: string, node: string | null): void {
+    if (++p.hops > MAX_HOPS) {
+      p.reject(new MigrationError(`call ${p.method} to proclet ${p.pid} was redirected ${MAX_HOPS} times without reaching it; the proclet is moving faster than calls can follow`, { data: { proclet: p.pid } }));
+      return;
+    }
+    if (this.#locations.get(p.pid) === from) this.#locations.delete(p.pid);
+    if (node !== null && node !== from) {
+      this.#locations.set(p.pid, node);
+      this.#resend(callId, p, node);
+      return;
+    }
+    // The node that answered does not know where the proclet went: ask the controller.
+    // If the directory still names the same node (it lags a migration by a moment), back off.
+    const delay = p.hops > 2 ? Math.min(50, p.hops * 2) : 0;
+    const retry = (): void => {
+      this.locate(p.pid).then(
+        (n) => {
+          this.#resend(callId, p, n);
+        },
+        (e: unknown) => p.reject(e),
+      );
+    };
+    if (delay === 0) retry();
+    else setTimeout(retry, delay);
+  }
+
+  #serve(from: string, callId: number, pid: string, method: string, args: unknown[]): void {
+    const slot = this.#slots.get(pid);
+    if (slot !== undefined) {
+      if (slot.state === ACTIVE) {
+        this.counters.callsServed++;
+        slot.invoke(method, args).then(
+          (v) => this.#enqueue(from, [MSG_OK, callId, v]),
+          (e: unknown) => this.#enqueue(from, [MSG_ERR, callId, toWireError(e)]),
+        );
+        return;
+      }
+      if (slot.state === MIGRATING) {
+        slot.remoteQueue.push([from, callId, method, args]);
+        return;
+      }
+    }
+    const t = this.#tombstones.get(pid);
+    if (t === DESTROYED) {
+      this.#enqueue(from, [MSG_ERR, callId, toWireError(new ProcletNotFoundError(`proclet ${pid} was destroyed`, { data: { proclet: pid } }))]);
+      return;
+    }
+    this.#enqueue(from, [MSG_MOVED, callId, pid, t ?? null]);
+  }
+
+  // ---------------------------------------------------------------- hosting
+
+  get slots(): ReadonlyMap<string, Slot> {
+    return this.#slots;
+  }
+
+  #checkHost(kind: string): void {
+    if (this.budget === null) throw new CapacityError(`${this.id} is a client and hosts no proclets`);
+    if (kind === 'compute' && this.budget.cpus === 0) throw new CapacityError(`node ${this.id} has no CPUs for a compute proclet`);
+  }
+
+  /** Hosts a new proclet. */
+  async hostNew(id: string, typeName: string, module: string | undefined, args: unknown[]): Promise<void> {
+    const type = await this.#type(typeName, module);
+    this.#checkHost(type.kind);
+    const instance = new type.ctor(...args);
+    this.#install(id, type, instance, 0, false);
+  }
+
+  /** Hosts a system proclet (agent, controller) built by the caller. */
+  hostSystem(id: string, type: ProcletType<object, unknown[]>, instance: object): void {
+    this.#install(id, type, instance, 0, false);
+  }
+
+  /** Target half of a migration: rebuild the proclet from its encoded state. */
+  async hostRestored(id: string, typeName: string, module: string | undefined, state: Frame, size: number, sizeReported: boolean): Promise<void> {
+    const type = await this.#type(typeName, module);
+    this.#checkHost(type.kind);
+    const budget = this.budget!;
+    const used = this.memoryUsed();
+    if (type.kind === 'memory' && used + size > budget.memory) {
+      throw new MemoryBudgetError(`node ${this.id} cannot take proclet ${id} (${formatBytes(size)}): it holds ${formatBytes(used)} of its ${formatBytes(budget.memory)} budget; pick another node or raise its memory`, {
+        data: { node: this.id, proclet: id, size, used, budget: budget.memory },
+      });
+    }
+    const existing = this.#slots.get(id);
+    if (existing !== undefined && existing.state !== GONE) throw new MigrationError(`node ${this.id} already holds proclet ${id}`);
+    const instance = type.restore(this.codec.decode(state));
+    this.#install(id, type, instance, size, sizeReported);
+  }
+
+  async #type(name: string, module: string | undefined): Promise<ProcletType<object, unknown[]>> {
+    let type: ProcletType<object, unknown[]> | undefined;
+    try {
+      type = await resolveType(name, module);
+    } catch (e) {
+      throw new UnknownTypeError(`node ${this.id} could not load proclet type '${name}' from ${module}: ${(e as Error).message}`, { cause: e });
+    }
+    if (type === undefined) {
+      throw new UnknownTypeError(`node ${this.id} does not know proclet type '${name}'${module === undefined ? '; pass `module: import.meta.url` to defineProclet so nodes can load it' : ` (module ${module} did not register it)`}`, {
+        data: { node: this.id, type: name },
+      });
+    }
+    return type;
+  }
+
+  #install(id: string, type: ProcletType<object, unknown[]>, instance: object, size: number, sizeReported: boolean): void {
+    const slot = new Slot(id, type, instance, this.id);
+    slot.size = size;
+    slot.sizeReported = sizeReported;
+    Object.defineProperty(instance, CONTEXT, { value: new Context(this, slot), configurable: true, enumerable: false });
+    this.#slots.set(id, slot);
+    this.#tombstones.delete(id);
+    this.#locations.set(id, this.id);
+    if (size > 0) this.#markSize(slot);
+  }
+
+  /** Source half of a migration. */
+  async migrateOut(id: string, to: string): Promise<MigrateOutResult> {
+    const slot = this.#slots.get(id);
+    if (slot === undefined || slot.state === GONE) {
+      throw new ProcletNotFoundError(`node ${this.id} does not hold proclet ${id}`, { data: { node: this.id, proclet: id } });
+    }
+    if (slot.type.pinned) throw new MigrationError(`proclet ${id} (${slot.type.name}) is pinned to node ${this.id}`);
+    if (slot.state === MIGRATING) throw new MigrationError(`proclet ${id} is already migrating`);
+    if (to === this.id) return { bytes: 0, blockingMs: 0, saveMs: 0, transferMs: 0, size: slot.size };
+    const t0 = performance.now();
+    slot.state = MIGRATING;
+    let state: Frame;
+    let t1: number;
+    try {
+      await slot.quiesce();
+      t1 = performance.now();
+      state = this.codec.encode(slot.type.save(slot.instance));
+    } catch (e) {
+      this.#resume(slot);
+      throw new MigrationError(`proclet ${id} could not be saved for migration, so it stays on ${this.id}: ${(e as Error).message}`, { cause: e, data: { proclet: id, from: this.id, to } });
+    }
+    const t2 = performance.now();
+    const bytes = frameBytes(state);
+    const size = slot.sizeReported ? slot.size : bytes;
+    try {
+      await this.invoke(agentId(to), 'accept', [id, slot.type.name, slot.type.module, state, size, slot.sizeReported]);
+    } catch (e) {
+      this.#resume(slot);
+      const why = e instanceof Error ? e.message : String(e);
+      throw new MigrationError(`migration of proclet ${id} from node ${this.id} to node ${to} failed; it stays on ${this.id}: ${why}`, {
+        cause: e,
+        data: { proclet: id, from: this.id, to },
+      });
+    }
+    const t3 = performance.now();
+    slot.state = GONE;
+    this.#slots.delete(id);
+    this.#dirtySizes.delete(slot);
+    this.#tomb(id, to);
+    this.#locations.set(id, to);
+    delete (slot.instance as Record<symbol, unknown>)[CONTEXT];
+    for (const [from, callId] of slot.remoteQueue.splice(0)) this.#enqueue(from, [MSG_MOVED, callId, id, to]);
+    for (const run of slot.localQueue.splice(0)) run();
+    const blockingMs = performance.now() - t0;
+    return { bytes, blockingMs, saveMs: t2 - t1, transferMs: t3 - t2, size };
+  }
+
+  /** A failed migration: the proclet stays; queued calls run here. */
+  #resume(slot: Slot): void {
+    slot.state = ACTIVE;
+    for (const [from, callId, method, args] of slot.remoteQueue.splice(0)) this.#serve(from, callId, slot.id, method, args);
+    for (const run of slot.localQueue.splice(0)) run();
+  }
+
+  #tomb(id: string, where: string): void {
+    this.#tombstones.delete(id);
+    this.#tombstones.set(id, where);
+    if (this.#tombstones.size > MAX_TOMBSTONES) {
+      const oldest = this.#tombstones.keys().next().value;
+      if (oldest !== undefined) this.#tombstones.delete(oldest);
+    }
+  }
+
+  /** Removes a proclet for good; its later calls fail with ProcletNotFoundError. */
+  async destroyLocal(id: string): Promise<boolean> {
+    const slot = this.#slots.get(id);
+    if (slot === undefined) return false;
+    if (slot.state === MIGRATING) throw new MigrationError(`proclet ${id} is migrating; destroy it after the migration`);
+    await slot.quiesce();
+    slot.state = GONE;
+    this.#slots.delete(id);
+    this.#dirtySizes.delete(slot);
+    this.#tomb(id, DESTROYED);
+    this.#locations.delete(id);
+    const hook = (slot.instance as { onDestroy?: () => unknown }).onDestroy;
+    if (typeof hook === 'function') await hook.call(slot.instance);
+    return true;
+  }
+
+  /** Forgets cached locations pointing at `node` and remembers it as lost. */
+  markLost(node: string, reason: string): void {
+    if (this.#lost.has(node)) return;
+    this.#lost.set(node, reason);
+    for (const [pid, n] of this.#locations) if (n === node) this.#locations.delete(pid);
+    const failed: Pending[] = [];
+    for (const [callId, p] of this.#pending) {
+      if (p.node === node) {
+        this.#pending.delete(callId);
+        failed.push(p);
+      }
+    }
+    for (const p of failed) p.reject(this.#nodeLostError(node, reason, [p.pid]));
+  }
+
+  #onPeerLost(peer: string, reason: string): void {
+    this.markLost(peer, reason);
+    this.onPeerLost?.(peer, reason);
+  }
+
+  #nodeLostError(node: string, reason: string, proclets: string[]): NodeLostError {
+    return new NodeLostError(`node ${node} was lost (${reason}); proclet${proclets.length > 1 ? 's' : ''} ${proclets.join(', ')} on it ${proclets.length > 1 ? 'are' : 'is'} gone with it`, {
+      data: { node, proclets },
+    });
+  }
+
+  #closedError(): ClosedError {
+    return new ClosedError(`the runtime of ${this.id} is closed`);
+  }
+
+  // ---------------------------------------------------------------- accounting and workers
+
+  memoryUsed(): number {
+    let used = 0;
+    for (const s of this.#slots.values()) used += s.size;
+    return used;
+  }
+
+  usage(): NodeUsage {
+    const w = this.#workers;
+    return {
+      node: this.id,
+      cpus: this.budget?.cpus ?? 0,
+      memory: this.budget?.memory ?? 0,
+      memoryUsed: this.memoryUsed(),
+      cpusBusy: w?.busy ?? 0,
+      tasksQueued: w?.queued ?? 0,
+      tasksCompleted: w?.completed ?? 0,
+      workerBusyMs: w?.busyMs() ?? 0,
+      proclets: this.#slots.size,
+    };
+  }
+
+  #markSize(slot: Slot): void {
+    this.#dirtySizes.add(slot);
+    if (this.#sizeTimer === null && !this.#closed) {
+      this.#sizeTimer = setTimeout(this.#reportSizes, 10);
+      this.#sizeTimer.unref();
+    }
+  }
+
+  #reportSizes = (): void => {
+    this.#sizeTimer = null;
+    if (this.#closed) return;
+    const sizes: Array<[string, number]> = [];
+    for (const s of this.#dirtySizes) if (s.state !== GONE) sizes.push([s.id, s.size]);
+    this.#dirtySizes.clear();
+    if (sizes.length === 0) return;
+    this.invoke(CONTROLLER_ID, 'reportSizes', [this.id, sizes]).catch((e: unknown) => {
+      if (!this.#closed) this.#log(`quicksand: node ${this.id} could not report sizes: ${(e as Error).message}`);
+    });
+  };
+
+  setSize(slot: Slot, bytes: number): void {
+    if (!Number.isFinite(bytes) || bytes < 0) throw new RangeError(`setSize: bytes must be a non-negative number, got ${bytes}`);
+    slot.size = bytes;
+    slot.sizeReported = true;
+    this.#markSize(slot);
+  }
+
+  runTask(spec: TaskSpec, input: unknown, options?: RunTaskOptions): Promise<unknown> {
+    if (this.budget === null || this.budget.cpus === 0) {
+      return Promise.reject(new CapacityError(`${this.id} has no CPUs to run tasks on; run the task from a proclet on a node with cpus > 0`));
+    }
+    this.#workers ??= new WorkerPool(this.budget.cpus, this.id);
+    return this.#workers.run(spec, input, options);
+  }
+
+  // ---------------------------------------------------------------- shutdown
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#flush();
+    this.#closed = true;
+    if (this.#sizeTimer !== null) clearTimeout(this.#sizeTimer);
+    const err = this.#closedError();
+    for (const p of this.#pending.values()) p.reject(err);
+    this.#pending.clear();
+    for (const slot of this.#slots.values()) {
+      for (const run of slot.localQueue.splice(0)) run();
+    }
+    await this.#workers?.close();
+    await this.transport.close();
+  }
+}
+
+function describeMessage(m: unknown[]): string {
+  if (m[0] === MSG_CALL) return `the arguments of call ${String(m[3])} on proclet ${String(m[2])}`;
+  if (m[0] === MSG_OK) return 'a call result';
+  return 'a message';
+}
+
+/** The context attached to every hosted proclet instance. */
+class Context implements ProcletContext {
+  readonly #rt: Runtime;
+  readonly #slot: Slot;
+  #cluster: Cluster | undefined;
+  constructor(rt: Runtime, slot: Slot) {
+    this.#rt = rt;
+    this.#slot = slot;
+  }
+  get id(): string {
+    return this.#slot.id;
+  }
+  get node(): string {
+    return this.#rt.id;
+  }
+  get cluster(): Cluster {
+    return (this.#cluster ??= this.#rt.facade);
+  }
+  self<T extends object>(): Ref<T> {
+    return this.#rt.ref<T>(this.#slot.id);
+  }
+  setSize(bytes: number): void {
+    this.#rt.setSize(this.#slot, bytes);
+  }
+  get size(): number {
+    return this.#slot.size;
+  }
+  memory(): { budget: number; used: number } {
+    return { budget: this.#rt.budget?.memory ?? 0, used: this.#rt.memoryUsed() };
+  }
+  runTask<R = unknown>(task: TaskSpec, input?: unknown, options?: RunTaskOptions): Promise<R> {
+    return this.#rt.runTask(task, input, options) as Promise<R>;
+  }
+}
+
