@@ -1,72 +1,183 @@
 /**
- * The body of every compute worker thread: loads task modules (cached), runs one task per
- * message and posts the result back, transferring the ArrayBuffers the result owns.
+ * The body of every compute worker thread. Each message is a batch of tasks; the worker
+ * runs them one at a time, in order, and posts their results back, transferring the
+ * ArrayBuffers the results own. A batch that runs long reports its finished tasks every
+ * few milliseconds instead of holding them to the end.
+ *
+ * Message in:  `[batchId, defs | null, keys, inputs]`, where `defs` lists
+ *              `[key, module, export, source]` for task kinds this worker has not seen,
+ *              and task `i` runs the kind `keys[i]` on `inputs[i]`.
+ * Message out: `[batchId, from, values, failed, ms, final]`: results of tasks
+ *              `from .. from + values.length - 1`; `failed` lists the offsets (into
+ *              `values`) whose value is a wire error; `ms` is the time spent running them.
  */
 import { parentPort } from 'node:worker_threads';
-import { toWireError } from './errors.js';
+import { isThenable, loadTask, taskFailure, TransferResult } from './task-loader.js';
+import type { TaskFn } from './task-loader.js';
+import type { TaskSpec } from './workers.js';
 
-type TaskFn = (input: unknown) => unknown;
-const modules = new Map<string, Record<string, unknown>>();
-const sources = new Map<string, TaskFn>();
+/** A batch that has run this long posts what it finished so far. */
+const FLUSH_MS = 2;
 
-async function load(module: string | null, name: string | null, source: string | null): Promise<TaskFn> {
-  if (source !== null) {
-    let fn = sources.get(source);
-    if (fn === undefined) {
-      // Indirect eval: the function sees only globals, never this module's scope.
-      const value: unknown = (0, eval)(`(${source})`);
-      if (typeof value !== 'function') throw new TypeError('task source does not evaluate to a function');
-      fn = value as TaskFn;
-      sources.set(source, fn);
+type Def = [key: number, module: string | null, exportName: string | null, source: string | null];
+type BatchMessage = [id: number, defs: Def[] | null, keys: number[], inputs: unknown[]];
+
+interface Run {
+  id: number;
+  keys: number[];
+  inputs: unknown[];
+  i: number;
+  from: number;
+  values: unknown[];
+  failed: number[];
+  transfer: ArrayBuffer[];
+  since: number;
+}
+
+const specs = new Map<number, TaskSpec>();
+const fnByKey = new Map<number, TaskFn>();
+const pending: BatchMessage[] = [];
+let draining = false;
+
+const port = parentPort;
+if (port === null) throw new Error('worker-main must run in a worker thread');
+
+port.on('message', (msg: BatchMessage) => {
+  pending.push(msg);
+  if (!draining) drain();
+});
+
+function drain(): void {
+  draining = true;
+  while (pending.length > 0) {
+    const msg = pending.shift()!;
+    const [id, defs, keys, inputs] = msg;
+    if (defs !== null) {
+      for (const [key, module, name, source] of defs) {
+        specs.set(key, source !== null ? { source } : { module: module ?? undefined, export: name ?? undefined });
+      }
     }
-    return fn;
+    const run: Run = { id, keys, inputs, i: 0, from: 0, values: [], failed: [], transfer: [], since: performance.now() };
+    const wait = step(run);
+    if (wait !== undefined) {
+      // An async task or a module still loading: carry on with the queue afterwards.
+      void wait.then(drain);
+      return;
+    }
   }
-  if (module === null || name === null) throw new TypeError('task names neither a module export nor a source');
-  let mod = modules.get(module);
-  if (mod === undefined) {
-    mod = (await import(module)) as Record<string, unknown>;
-    modules.set(module, mod);
+  draining = false;
+}
+
+/** Runs tasks of `run` until it ends (returns undefined) or must wait (returns the wait). */
+function step(run: Run): Promise<void> | undefined {
+  const { keys, inputs } = run;
+  while (run.i < keys.length) {
+    const key = keys[run.i]!;
+    const fn = fnByKey.get(key);
+    if (fn === undefined) return load(run, key);
+    let r: unknown;
+    try {
+      r = fn(inputs[run.i]);
+    } catch (e) {
+      fail(run, key, e);
+      continue;
+    }
+    if (isThenable(r)) return settle(run, key, r);
+    done(run, r);
   }
-  const fn = mod[name];
-  if (typeof fn !== 'function') throw new TypeError(`module ${module} has no exported function '${name}' (exports: ${Object.keys(mod).join(', ') || 'none'})`);
-  return fn as TaskFn;
+  flush(run, true);
+  return undefined;
+}
+
+async function load(run: Run, key: number): Promise<void> {
+  const spec = specs.get(key);
+  try {
+    if (spec === undefined) throw new Error(`worker has no definition for task kind ${key}`);
+    fnByKey.set(key, await loadTask(spec));
+  } catch (e) {
+    fail(run, key, e);
+  }
+  return step(run);
+}
+
+async function settle(run: Run, key: number, r: PromiseLike<unknown>): Promise<void> {
+  let v: unknown;
+  try {
+    v = await r;
+  } catch (e) {
+    fail(run, key, e);
+    return step(run);
+  }
+  done(run, v);
+  return step(run);
+}
+
+function done(run: Run, r: unknown): void {
+  if (r instanceof TransferResult) {
+    run.values.push(r.value);
+    for (const b of r.transfer) if (!run.transfer.includes(b)) run.transfer.push(b);
+  } else {
+    run.values.push(r);
+    transferables(r, run.transfer);
+  }
+  run.inputs[run.i++] = undefined;
+  if (run.i < run.keys.length && performance.now() - run.since >= FLUSH_MS) flush(run, false);
+}
+
+function fail(run: Run, key: number, e: unknown): void {
+  run.failed.push(run.values.length);
+  run.values.push(taskFailure(e, specs.get(key) ?? {}));
+  run.inputs[run.i++] = undefined;
+}
+
+function flush(run: Run, final: boolean): void {
+  const now = performance.now();
+  try {
+    port!.postMessage([run.id, run.from, run.values, run.failed, now - run.since, final], run.transfer);
+  } catch {
+    flushEach(run, final, now - run.since);
+  }
+  run.from = run.i;
+  run.values = [];
+  run.failed = [];
+  run.transfer = [];
+  run.since = now;
+}
+
+/** A result could not be posted: post them one by one, failing those that cannot cross. */
+function flushEach(run: Run, final: boolean, ms: number): void {
+  const n = run.values.length;
+  for (let j = 0; j < n; j++) {
+    const last = final && j === n - 1;
+    const value = run.values[j];
+    const failed = run.failed.includes(j) ? [0] : [];
+    const transfer: ArrayBuffer[] = [];
+    if (failed.length === 0) transferables(value, transfer);
+    try {
+      port!.postMessage([run.id, run.from + j, [value], failed, ms / n, last], transfer);
+    } catch (e) {
+      const err = new TypeError(`task result cannot be sent back from the worker thread: ${(e as Error).message}; return plain data (objects, arrays, strings, numbers, typed arrays)`);
+      port!.postMessage([run.id, run.from + j, [taskFailure(err, {})], [0], ms / n, last]);
+    }
+  }
 }
 
 function owned(v: unknown, out: ArrayBuffer[]): void {
   if (v instanceof ArrayBuffer) {
-    if (!out.includes(v)) out.push(v);
+    if (v.byteLength > 0 && !out.includes(v)) out.push(v);
   } else if (ArrayBuffer.isView(v)) {
     const b = v.buffer;
     if (b instanceof ArrayBuffer && v.byteOffset === 0 && v.byteLength === b.byteLength && b.byteLength > 0 && !out.includes(b)) out.push(b);
   }
 }
 
-/** The ArrayBuffers a result owns outright, at top level or one level down. */
-function transferables(result: unknown): ArrayBuffer[] {
-  const out: ArrayBuffer[] = [];
+/** Adds the ArrayBuffers a result owns outright, at top level or one level down. */
+function transferables(result: unknown, out: ArrayBuffer[]): void {
+  if (result === null || typeof result !== 'object') return;
   owned(result, out);
-  if (Array.isArray(result)) for (const x of result) owned(x, out);
-  else if (result !== null && typeof result === 'object' && !ArrayBuffer.isView(result) && !(result instanceof ArrayBuffer)) {
+  if (Array.isArray(result)) {
+    for (const x of result) owned(x, out);
+  } else if (!ArrayBuffer.isView(result) && !(result instanceof ArrayBuffer)) {
     for (const x of Object.values(result)) owned(x, out);
   }
-  return out;
 }
-
-const port = parentPort;
-if (port === null) throw new Error('worker-main must run in a worker thread');
-port.on('message', (msg: [number, string | null, string | null, string | null, unknown]) => {
-  const [id, module, name, source, input] = msg;
-  void (async () => {
-    try {
-      const fn = await load(module, name, source);
-      const result = await fn(input);
-      port.postMessage([id, true, result], transferables(result));
-    } catch (e) {
-      let err = e;
-      if (source !== null && e instanceof ReferenceError) {
-        err = new ReferenceError(`${e.message}: a task function shipped as source cannot use variables from outside it; pass what it needs in its input, or export the function from a module and use a module task`);
-      }
-      port.postMessage([id, false, toWireError(err)]);
-    }
-  })();
-});

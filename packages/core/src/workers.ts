@@ -5,8 +5,21 @@
  * the caller's transfer list, results by transferring every ArrayBuffer a result owns
  * outright (top level, or one level inside an array or object).
  *
- * Semantics: each worker runs one task at a time; tasks queue FIFO per node.
- * Not handled: a task that never returns holds its worker until the pool closes.
+ * Semantics: tasks start in FIFO order per node and each worker runs one task at a time.
+ * When tasks queue up, several go to a worker in one message (a batch): the pool measures
+ * how long each kind of task takes and fills a batch with about `BATCH_MS` of work, and a
+ * worker holding little work gets its next batch before it finishes the current one, so
+ * it never waits for a round trip. A task kind not measured yet, or one that takes longer
+ * than a batch, goes alone, one message per worker at a time: long tasks are spread over
+ * the workers exactly as without batching. A batch that runs long reports finished tasks
+ * as it goes (see `worker-main.ts`).
+ *
+ * Invariants: every task settles exactly once: with its result, its error, an abort
+ * (only while it still waits in the queue), or a ClosedError/TaskError when the pool
+ * closes or its worker dies.
+ *
+ * Not handled: a task that never returns holds its worker until the pool closes; a
+ * running task is not interrupted by its signal.
  */
 import { Worker } from 'node:worker_threads';
 import type { TransferListItem } from 'node:worker_threads';
@@ -53,27 +66,61 @@ export function taskSpec(module: string | URL, exportName: string): TaskSpec {
  * Names a self-contained function as a task; it is shipped as source text.
  * @throws TypeError when `fn` is not a function or is a native/bound function.
  */
-export function taskFromFunction(fn: (input: never) => unknown): TaskSpec {
+export function taskFromFunction(fn: (...args: never[]) => unknown): TaskSpec {
   if (typeof fn !== 'function') throw new TypeError('task must be a function');
   const source = Function.prototype.toString.call(fn);
   if (source.includes('[native code]')) throw new TypeError('a native or bound function cannot be shipped as a task; export it from a module and use a module task');
   return { source };
 }
 
+/** Target worker time of one batch, in milliseconds. */
+const BATCH_MS = 1;
+/** Most tasks in one batch. */
+const MAX_BATCH = 512;
+/** A worker holding less estimated work than this gets a second batch in advance. */
+const PIPELINE_MS = 2;
+/** Most batches a worker holds at once. */
+const MAX_DEPTH = 2;
+
+const QUEUED = 0;
+const SENT = 1;
+const SETTLED = 2;
+
+/** One kind of task (one spec), with its measured duration. */
+interface Kind {
+  readonly key: number;
+  readonly spec: TaskSpec;
+  /** Milliseconds per task, smoothed; NaN until measured. */
+  estMs: number;
+}
+
 interface Job {
-  id: number;
-  spec: TaskSpec;
+  kind: Kind;
   input: unknown;
   transfer: readonly TransferListItem[];
   resolve: (v: unknown) => void;
   reject: (e: unknown) => void;
   signal: AbortSignal | undefined;
+  onAbort: (() => void) | undefined;
+  state: number;
+  /** Send alone (a batch holding it could not be posted). */
+  solo: boolean;
+}
+
+interface Batch {
+  readonly id: number;
+  readonly jobs: Job[];
+  /** Estimated milliseconds of work in it. */
+  readonly estMs: number;
 }
 
 interface Slot {
-  worker: Worker;
-  job: Job | null;
-  ready: boolean;
+  readonly worker: Worker;
+  /** Batches sent and not finished, oldest first. */
+  readonly batches: Batch[];
+  /** Task kinds this worker has definitions of. */
+  readonly known: Set<number>;
+  busySince: bigint | null;
 }
 
 const WORKER_MAIN = new URL('./worker-main.js', import.meta.url);
@@ -83,12 +130,16 @@ export class WorkerPool {
   readonly size: number;
   readonly #node: string;
   readonly #slots: Slot[] = [];
-  readonly #queue: Job[] = [];
-  #seq = 0;
+  /** FIFO of jobs; `#head` is the first live index (cheap shift). */
+  #queue: Job[] = [];
+  #head = 0;
+  #queued = 0;
+  #batchSeq = 0;
   #closed = false;
   #busyNs = 0n;
-  #busySince = new Map<Slot, bigint>();
   #completed = 0;
+  readonly #kindsBySpec = new WeakMap<TaskSpec, Kind>();
+  readonly #kindsByKey = new Map<string, Kind>();
 
   constructor(size: number, node: string) {
     this.size = size;
@@ -98,13 +149,13 @@ export class WorkerPool {
   /** Workers running a task now. */
   get busy(): number {
     let n = 0;
-    for (const s of this.#slots) if (s.job !== null) n++;
+    for (const s of this.#slots) if (s.batches.length > 0) n++;
     return n;
   }
 
   /** Tasks waiting for a worker. */
   get queued(): number {
-    return this.#queue.length;
+    return this.#queued;
   }
 
   /** Tasks finished since start. */
@@ -116,89 +167,214 @@ export class WorkerPool {
   busyMs(): number {
     let ns = this.#busyNs;
     const now = process.hrtime.bigint();
-    for (const t of this.#busySince.values()) ns += now - t;
+    for (const s of this.#slots) if (s.busySince !== null) ns += now - s.busySince;
     return Number(ns) / 1e6;
   }
 
   run(spec: TaskSpec, input: unknown, options: RunTaskOptions = {}): Promise<unknown> {
     if (this.#closed) return Promise.reject(new ClosedError(`node ${this.#node} is closed; its workers no longer take tasks`));
-    if (options.signal?.aborted === true) return Promise.reject(new AbortedError('task aborted before it started'));
+    const signal = options.signal;
+    if (signal?.aborted === true) return Promise.reject(new AbortedError('task aborted before it started'));
+    const kind = this.#kind(spec);
     return new Promise((resolve, reject) => {
-      const job: Job = { id: ++this.#seq, spec, input, transfer: options.transfer ?? [], resolve, reject, signal: options.signal };
-      if (job.signal !== undefined) {
-        job.signal.addEventListener('abort', () => {
-          const i = this.#queue.indexOf(job);
-          if (i >= 0) {
-            this.#queue.splice(i, 1);
-            reject(new AbortedError('task aborted while waiting for a worker'));
-          }
-        }, { once: true });
+      const job: Job = { kind, input, transfer: options.transfer ?? [], resolve, reject, signal, onAbort: undefined, state: QUEUED, solo: false };
+      if (signal !== undefined) {
+        job.onAbort = () => {
+          if (job.state !== QUEUED) return;
+          job.state = SETTLED;
+          this.#queued--;
+          reject(new AbortedError('task aborted while waiting for a worker'));
+        };
+        signal.addEventListener('abort', job.onAbort, { once: true });
       }
       this.#queue.push(job);
+      this.#queued++;
       this.#pump();
     });
   }
 
-  #pump(): void {
-    while (this.#queue.length > 0) {
-      let slot = this.#slots.find((s) => s.job === null);
-      if (slot === undefined) {
-        if (this.#slots.length >= this.size) return;
-        slot = this.#spawn();
-      }
-      const job = this.#queue.shift()!;
-      this.#start(slot, job);
+  #kind(spec: TaskSpec): Kind {
+    let kind = this.#kindsBySpec.get(spec);
+    if (kind !== undefined) return kind;
+    const key = spec.source !== undefined ? `s:${spec.source}` : `m:${spec.module ?? ''}#${spec.export ?? ''}`;
+    kind = this.#kindsByKey.get(key);
+    if (kind === undefined) {
+      kind = { key: this.#kindsByKey.size + 1, spec, estMs: NaN };
+      this.#kindsByKey.set(key, kind);
     }
+    this.#kindsBySpec.set(spec, kind);
+    return kind;
+  }
+
+  /** The next queued job, skipping aborted ones, without removing it. */
+  #peek(): Job | undefined {
+    const q = this.#queue;
+    while (this.#head < q.length) {
+      const job = q[this.#head]!;
+      if (job.state === QUEUED) return job;
+      this.#head++;
+    }
+    if (this.#head > 0) {
+      this.#queue = [];
+      this.#head = 0;
+    }
+    return undefined;
+  }
+
+  #take(): Job {
+    const job = this.#queue[this.#head++]!;
+    if (this.#head > 1024 && this.#head * 2 > this.#queue.length) {
+      this.#queue = this.#queue.slice(this.#head);
+      this.#head = 0;
+    }
+    this.#queued--;
+    return job;
+  }
+
+  #pump(): void {
+    for (;;) {
+      const first = this.#peek();
+      if (first === undefined) return;
+      const slot = this.#pickSlot(first);
+      if (slot === undefined) return;
+      this.#send(slot, this.#fill(first));
+    }
+  }
+
+  /** An idle worker, a new one, or one that holds little work (for short tasks). */
+  #pickSlot(first: Job): Slot | undefined {
+    let light: Slot | undefined;
+    let lightMs = PIPELINE_MS;
+    for (const s of this.#slots) {
+      if (s.batches.length === 0) return s;
+      if (s.batches.length < MAX_DEPTH) {
+        const ms = heldMs(s);
+        if (ms < lightMs) {
+          light = s;
+          lightMs = ms;
+        }
+      }
+    }
+    if (this.#slots.length < this.size) return this.#spawn();
+    // Only short, measured tasks wait behind other work on a worker.
+    return first.solo || !(first.kind.estMs < BATCH_MS) ? undefined : light;
+  }
+
+  /** Takes a batch from the queue head: about BATCH_MS of measured work, at least one job. */
+  #fill(first: Job): Job[] {
+    const jobs = [this.#take()];
+    if (first.solo || !(first.kind.estMs < BATCH_MS)) return jobs;
+    let ms = first.kind.estMs;
+    for (let next = this.#peek(); next !== undefined && jobs.length < MAX_BATCH; next = this.#peek()) {
+      const est = next.kind.estMs;
+      if (next.solo || !(est < BATCH_MS) || ms + est > BATCH_MS) break;
+      ms += est;
+      jobs.push(this.#take());
+    }
+    return jobs;
   }
 
   #spawn(): Slot {
     const worker = new Worker(WORKER_MAIN, { workerData: { node: this.#node } });
-    const slot: Slot = { worker, job: null, ready: true };
-    worker.on('message', (msg: [number, boolean, unknown]) => this.#onResult(slot, msg));
+    const slot: Slot = { worker, batches: [], known: new Set(), busySince: null };
+    worker.on('message', (msg: ResultMessage) => this.#onResult(slot, msg));
     worker.on('error', (err) => this.#onWorkerExit(slot, err));
     worker.on('exit', (code) => this.#onWorkerExit(slot, new Error(`worker thread exited with code ${code}`)));
     this.#slots.push(slot);
     return slot;
   }
 
-  #start(slot: Slot, job: Job): void {
-    slot.job = job;
-    this.#busySince.set(slot, process.hrtime.bigint());
-    const { spec } = job;
+  #send(slot: Slot, jobs: Job[]): void {
+    let defs: Array<[number, string | null, string | null, string | null]> | null = null;
+    const keys: number[] = new Array<number>(jobs.length);
+    const inputs: unknown[] = new Array<unknown>(jobs.length);
+    let transfer: TransferListItem[] | undefined;
+    let estMs = 0;
+    for (let i = 0; i < jobs.length; i++) {
+      const job = jobs[i]!;
+      job.state = SENT;
+      if (job.onAbort !== undefined) job.signal!.removeEventListener('abort', job.onAbort);
+      const { kind } = job;
+      if (!slot.known.has(kind.key)) {
+        slot.known.add(kind.key);
+        (defs ??= []).push([kind.key, kind.spec.module ?? null, kind.spec.export ?? null, kind.spec.source ?? null]);
+      }
+      keys[i] = kind.key;
+      inputs[i] = job.input;
+      if (job.transfer.length > 0) (transfer ??= []).push(...job.transfer);
+      // Unmeasured work counts as heavy, so nothing short queues behind it.
+      estMs += Number.isNaN(kind.estMs) ? PIPELINE_MS : kind.estMs;
+    }
+    const batch: Batch = { id: ++this.#batchSeq, jobs, estMs };
     try {
-      slot.worker.postMessage([job.id, spec.module ?? null, spec.export ?? null, spec.source ?? null, job.input], job.transfer as TransferListItem[]);
+      slot.worker.postMessage([batch.id, defs, keys, inputs], transfer);
     } catch (e) {
-      this.#finish(slot);
+      if (defs !== null) for (const d of defs) slot.known.delete(d[0]);
+      if (jobs.length > 1) {
+        // One of them cannot be sent: send each alone, at the front, to find it.
+        for (const job of jobs) {
+          job.state = QUEUED;
+          job.solo = true;
+        }
+        this.#queue.splice(this.#head, 0, ...jobs);
+        this.#queued += jobs.length;
+        return;
+      }
+      const job = jobs[0]!;
+      job.state = SETTLED;
+      this.#completed++;
       job.reject(new TaskError(`task input cannot be sent to a worker thread on node ${this.#node}: ${(e as Error).message}`, { cause: e }));
+      return;
+    }
+    if (slot.batches.length === 0) slot.busySince = process.hrtime.bigint();
+    slot.batches.push(batch);
+  }
+
+  #onResult(slot: Slot, msg: ResultMessage): void {
+    const [id, from, values, failed, ms, final] = msg;
+    const batch = slot.batches.find((b) => b.id === id);
+    if (batch === undefined) return;
+    const n = values.length;
+    if (n > 0) {
+      const per = ms / n;
+      let kind: Kind | undefined;
+      for (let j = 0; j < n; j++) {
+        const job = batch.jobs[from + j];
+        if (job === undefined || job.state !== SENT) continue;
+        if (job.kind !== kind) {
+          kind = job.kind;
+          kind.estMs = Number.isNaN(kind.estMs) ? per : kind.estMs * 0.5 + per * 0.5;
+        }
+        job.state = SETTLED;
+        this.#completed++;
+        if (failed.length > 0 && failed.includes(j)) job.reject(taskError(values[j], this.#node, job.kind.spec));
+        else job.resolve(values[j]);
+      }
+    }
+    if (final) {
+      slot.batches.splice(slot.batches.indexOf(batch), 1);
+      if (slot.batches.length === 0) this.#idle(slot);
       this.#pump();
     }
   }
 
-  #finish(slot: Slot): void {
-    const since = this.#busySince.get(slot);
-    if (since !== undefined) this.#busyNs += process.hrtime.bigint() - since;
-    this.#busySince.delete(slot);
-    slot.job = null;
-    this.#completed++;
-  }
-
-  #onResult(slot: Slot, msg: [number, boolean, unknown]): void {
-    const job = slot.job;
-    if (job === null || job.id !== msg[0]) return;
-    this.#finish(slot);
-    if (msg[1]) job.resolve(msg[2]);
-    else job.reject(taskError(msg[2], this.#node, job.spec));
-    this.#pump();
+  #idle(slot: Slot): void {
+    if (slot.busySince !== null) this.#busyNs += process.hrtime.bigint() - slot.busySince;
+    slot.busySince = null;
   }
 
   #onWorkerExit(slot: Slot, err: Error): void {
     const i = this.#slots.indexOf(slot);
     if (i < 0) return;
     this.#slots.splice(i, 1);
-    const job = slot.job;
-    if (job !== null) {
-      this.#finish(slot);
-      job.reject(new TaskError(`worker thread on node ${this.#node} died while running a task: ${err.message}`, { cause: err }));
+    this.#idle(slot);
+    for (const batch of slot.batches.splice(0)) {
+      for (const job of batch.jobs) {
+        if (job.state !== SENT) continue;
+        job.state = SETTLED;
+        this.#completed++;
+        job.reject(new TaskError(`worker thread on node ${this.#node} died while running a task: ${err.message}`, { cause: err }));
+      }
     }
     if (!this.#closed) this.#pump();
   }
@@ -206,18 +382,39 @@ export class WorkerPool {
   async close(): Promise<void> {
     this.#closed = true;
     const err = new ClosedError(`node ${this.#node} closed while the task waited for a worker`);
-    for (const job of this.#queue.splice(0)) job.reject(err);
+    for (let job = this.#peek(); job !== undefined; job = this.#peek()) {
+      this.#take();
+      job.state = SETTLED;
+      if (job.onAbort !== undefined) job.signal!.removeEventListener('abort', job.onAbort);
+      job.reject(err);
+    }
     const slots = this.#slots.splice(0);
-    await Promise.all(slots.map(async (s) => {
-      if (s.job !== null) s.job.reject(new ClosedError(`node ${this.#node} closed while the task was running`));
-      await s.worker.terminate();
-    }));
+    await Promise.all(
+      slots.map(async (s) => {
+        for (const batch of s.batches.splice(0)) {
+          for (const job of batch.jobs) {
+            if (job.state !== SENT) continue;
+            job.state = SETTLED;
+            job.reject(new ClosedError(`node ${this.#node} closed while the task was running`));
+          }
+        }
+        await s.worker.terminate();
+      }),
+    );
   }
+}
+
+type ResultMessage = [id: number, from: number, values: unknown[], failed: number[], ms: number, final: boolean];
+
+/** Estimated milliseconds of work a worker holds. */
+function heldMs(slot: Slot): number {
+  let ms = 0;
+  for (const b of slot.batches) ms += b.estMs;
+  return ms;
 }
 
 function taskError(wire: unknown, node: string, spec: TaskSpec): Error {
   const inner = fromWireError(wire, { node });
   const what = spec.source !== undefined ? 'task function' : `task ${spec.export ?? '?'} (${spec.module ?? '?'})`;
-  const err = new TaskError(`${what} failed on node ${node}: ${inner.name}: ${inner.message}`, { cause: inner, data: { node } });
-  return err;
+  return new TaskError(`${what} failed on node ${node}: ${inner.name}: ${inner.message}`, { cause: inner, data: { node } });
 }

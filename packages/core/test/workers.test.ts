@@ -1,0 +1,90 @@
+import { expect } from 'chai';
+import { AbortedError, TaskError, taskFromFunction, taskSpec } from '@quicksand/core';
+import { WorkerPool } from '@quicksand/core/internal';
+import { rejects } from './helpers.js';
+
+const tasks = new URL('./fixtures/tasks.js', import.meta.url);
+
+describe('WorkerPool — many small tasks in flight', () => {
+  let pool: WorkerPool;
+  beforeEach(() => {
+    pool = new WorkerPool(2, 'test');
+  });
+  afterEach(async () => {
+    await pool.close();
+  });
+
+  it('settles every one of 20,000 concurrent tasks exactly once with its own result', async () => {
+    const inc = taskSpec(tasks, 'inc');
+    const n = 20_000;
+    const settled = new Array<number>(n).fill(0);
+    const results = await Promise.all(
+      Array.from({ length: n }, (_, i) =>
+        pool.run(inc, i).then((v) => {
+          settled[i]!++;
+          return v as number;
+        }),
+      ),
+    );
+    expect(results.every((v, i) => v === i + 1)).to.equal(true);
+    expect(settled.every((c) => c === 1)).to.equal(true);
+    expect(pool.completed).to.equal(n);
+    expect(pool.queued).to.equal(0);
+  });
+
+  it('fails only the tasks that threw when they share a batch with tasks that did not', async () => {
+    const spec = taskSpec(tasks, 'failOdd');
+    await pool.run(spec, 0); // measured as short: later calls are batched
+    const outcomes = await Promise.allSettled(Array.from({ length: 2_000 }, (_, i) => pool.run(spec, i)));
+    outcomes.forEach((o, i) => {
+      if (i % 2 === 0) expect(o).to.deep.equal({ status: 'fulfilled', value: i });
+      else {
+        expect(o.status).to.equal('rejected');
+        const e = (o as PromiseRejectedResult).reason as Error;
+        expect(e).to.be.instanceOf(TaskError);
+        expect(e.message).to.contain(`odd input ${i}`);
+      }
+    });
+  });
+
+  it('awaits async tasks and keeps their results in order', async () => {
+    const spec = taskSpec(tasks, 'squareLater');
+    const results = await Promise.all(Array.from({ length: 1_000 }, (_, i) => pool.run(spec, i)));
+    expect(results).to.deep.equal(Array.from({ length: 1_000 }, (_, i) => i * i));
+  });
+
+  it('fails a task whose result cannot leave the worker, and not its neighbours', async () => {
+    const inc = taskSpec(tasks, 'inc');
+    await pool.run(inc, 1);
+    const bad = pool.run(taskSpec(tasks, 'unsendable'), null);
+    const good = Array.from({ length: 100 }, (_, i) => pool.run(inc, i));
+    const e = await rejects(bad);
+    expect(e).to.be.instanceOf(TaskError);
+    expect(e.message).to.contain('cannot be sent back');
+    expect(await Promise.all(good)).to.deep.equal(Array.from({ length: 100 }, (_, i) => i + 1));
+  });
+
+  it('rejects an aborted task that still waits in the queue, and runs the rest', async () => {
+    const inc = taskSpec(tasks, 'inc');
+    const ac = new AbortController();
+    const first = Array.from({ length: 500 }, (_, i) => pool.run(inc, i));
+    const aborted = pool.run(inc, -1, { signal: ac.signal });
+    ac.abort();
+    expect(await rejects(aborted)).to.be.instanceOf(AbortedError);
+    expect((await Promise.all(first)).length).to.equal(500);
+    expect(pool.queued).to.equal(0);
+  });
+
+  it('still runs measured long tasks one per worker, both workers at once', async () => {
+    const spin = taskFromFunction((ms: number) => {
+      const t0 = performance.timeOrigin + performance.now();
+      while (performance.timeOrigin + performance.now() - t0 < ms);
+      return [t0, performance.timeOrigin + performance.now()];
+    });
+    await Promise.all([pool.run(spin, 5), pool.run(spin, 5)]); // both workers started, the task measured
+    const spans = (await Promise.all(Array.from({ length: 4 }, () => pool.run(spin, 40)))) as Array<[number, number]>;
+    spans.sort((a, b) => a[0] - b[0]);
+    // Four 40 ms tasks on two workers: the first two overlap each other.
+    expect(spans[1]![0]).to.be.lessThan(spans[0]![1]);
+  });
+});
