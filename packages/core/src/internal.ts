@@ -23,3 +23,6 @@ export { checkInt, checkNumber, checkString, checkOptions, describe } from './op
 export { WorkerPool } from './workers.js';
 /** @internal */
 export { Slot } from './slot.js';
+/** @internal */
+export { rangeTask } from './range-ops.js';
+export type { RangeOp, RangeInput, RangeOutput } from './range-ops.js';
