@@ -15,7 +15,7 @@ import { Ref } from './ref.js';
 import { CONTROLLER_ID, Runtime, agentId } from './runtime.js';
 import { InProcessNetwork } from './transport.js';
 import { Controller, ControllerType, NodeAgent, NodeAgentType } from './controller.js';
-import type { ClusterStats, CreateRequest, MigrationEvent, NodeLostEvent } from './controller.js';
+import type { ClusterStats, CreateRequest, MigrationEvent, NodeJoinedEvent, NodeLostEvent } from './controller.js';
 import { RemotePtr, PointerType } from './pointer.js';
 import type { PointerCell } from './pointer.js';
 
@@ -59,6 +59,8 @@ export interface ClusterEvents {
   migration: MigrationEvent;
   /** A node was lost with its proclets. */
   nodeLost: NodeLostEvent;
+  /** A node joined the cluster. */
+  nodeJoined: NodeJoinedEvent;
   /** Other events published by structures and schedulers (splits, merges...). */
   [topic: string]: unknown;
 }

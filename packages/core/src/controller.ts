@@ -56,6 +56,18 @@ export interface NodeLostEvent {
   proclets: string[];
 }
 
+/** A node joined the cluster: emitted as the `nodeJoined` event. */
+export interface NodeJoinedEvent {
+  /** The new node's id. */
+  node: string;
+  /** Its compute slots. */
+  cpus: number;
+  /** Its memory budget in bytes. */
+  memory: number;
+  /** Where it can be dialed (`ws://host:port`), or null in-process. */
+  address: string | null;
+}
+
 /** One node in {@link ClusterStats}. */
 export interface NodeStats {
   /** Node id. */
@@ -115,6 +127,7 @@ export interface NodeRecord {
   reserved: number;
   compute: number;
   lost: string | null;
+  address: string | null;
 }
 
 interface Entry {
@@ -148,15 +161,21 @@ export class Controller {
     this.#rt = rt;
   }
 
-  join(node: string, cpus: number, memory: number): string[] {
+  /**
+   * Adds a node; returns every live node as `[id, address]` so the newcomer can dial them,
+   * and tells subscribers with a `nodeJoined` event.
+   */
+  join(node: string, cpus: number, memory: number, address: string | null = null): Array<[string, string | null]> {
     if (typeof node !== 'string' || !Number.isInteger(cpus) || cpus < 0 || typeof memory !== 'number' || memory < 0) {
       throw new InvalidArgumentError(`join: bad node record ${String(node)}`);
     }
     const old = this.#nodes.get(node);
     if (old !== undefined && old.lost === null) throw new InvalidArgumentError(`node id '${node}' is already in the cluster`);
-    this.#nodes.set(node, { id: node, cpus, memory, used: 0, reserved: 0, compute: 0, lost: null });
+    if (old !== undefined) throw new InvalidArgumentError(`node id '${node}' was lost; a node that comes back must join with a new id`);
+    this.#nodes.set(node, { id: node, cpus, memory, used: 0, reserved: 0, compute: 0, lost: null, address });
+    this.#emit('nodeJoined', { node, cpus, memory, address } satisfies NodeJoinedEvent);
     this.#subscribers.add(node);
-    return [...this.#nodes.keys()];
+    return [...this.#nodes.values()].filter((n) => n.lost === null).map((n) => [n.id, n.address]);
   }
 
   subscribe(node: string): void {

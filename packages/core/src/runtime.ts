@@ -116,7 +116,8 @@ export interface NodeUsage {
 export class Runtime {
   readonly id: string;
   readonly codec: Codec;
-  readonly controllerNode: string;
+  /** The node hosting the controller (known once the node has joined). */
+  controllerNode: string;
   readonly budget: NodeBudget | null;
   readonly transport: Transport;
   /** The cluster as seen from this runtime. */
@@ -301,11 +302,55 @@ export class Runtime {
         frame = this.#encodeEach(node, box);
         if (frame === null) continue;
       }
+      const limit = this.transport.maxFrameBytes;
+      if (limit !== undefined && frameBytes(frame) > limit) {
+        if (box.length > 1) {
+          // Too big together: send each message alone.
+          for (const msg of box) this.#sendOne(node, msg, limit);
+          continue;
+        }
+        this.#tooBig(node, box[0] as unknown[], frameBytes(frame), limit);
+        continue;
+      }
       this.counters.framesSent++;
       this.counters.bytesSent += frameBytes(frame);
       this.transport.send(node, frame);
     }
   };
+
+  #sendOne(node: string, msg: unknown, limit: number): void {
+    let frame: Frame | null;
+    try {
+      frame = this.codec.encode([msg]);
+    } catch {
+      frame = this.#encodeEach(node, [msg]);
+      if (frame === null) return;
+    }
+    const n = frameBytes(frame);
+    if (n > limit) {
+      this.#tooBig(node, msg as unknown[], n, limit);
+      return;
+    }
+    this.counters.framesSent++;
+    this.counters.bytesSent += n;
+    this.transport.send(node, frame);
+  }
+
+  /** A single message larger than the transport's frame limit: fail it with a clear error. */
+  #tooBig(node: string, m: unknown[], bytes: number, limit: number): void {
+    const err = new CodecError(`${describeMessage(m)} to node ${node} encodes to ${formatBytes(bytes)}, over the frame limit of ${formatBytes(limit)}; send less per call, or raise maxFrameBytes on every node`, {
+      data: { node, bytes, limit },
+    });
+    if (m[0] === MSG_CALL) {
+      const p = this.#pending.get(m[1] as number);
+      this.#pending.delete(m[1] as number);
+      p?.reject(err);
+    } else if (m[0] === MSG_OK) {
+      this.#enqueue(node, [MSG_ERR, m[1], toWireError(err)]);
+    } else {
+      this.#log(`quicksand: node ${this.id} dropped a message to ${node}: ${err.message}`);
+    }
+  }
 
   /** A batch failed to encode: find the messages that cannot be encoded and fail them alone. */
   #encodeEach(node: string, box: unknown[]): Frame | null {
@@ -359,7 +404,12 @@ export class Runtime {
       return;
     }
     for (const m of msgs) {
-      const problem = this.#onMessage(from, m);
+      let problem: string | null;
+      try {
+        problem = this.#onMessage(from, m);
+      } catch (e) {
+        problem = `message could not be handled: ${(e as Error).message}`;
+      }
       if (problem !== null) {
         this.transport.disconnect(from, problem);
         return;
@@ -409,6 +459,10 @@ export class Runtime {
   }
 
   #emitEvent(topic: string, payload: unknown): void {
+    if (topic === 'nodeLost') {
+      const node = (payload as { node?: unknown } | null)?.node;
+      if (typeof node === 'string' && node !== this.id) this.markLost(node, 'reported lost by the controller');
+    }
     try {
       this.events.emit(topic, payload);
     } catch (e) {

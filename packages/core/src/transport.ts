@@ -31,6 +31,8 @@ export interface Transport {
   send(to: string, frame: Frame): void;
   /** Drops the connection with `peer` because it broke the protocol; logged with `reason`. */
   disconnect(peer: string, reason: string): void;
+  /** Largest frame the transport carries, in bytes; larger messages fail before sending. */
+  readonly maxFrameBytes?: number;
   /** Leaves the network. */
   close(): Promise<void>;
 }
