@@ -1,0 +1,641 @@
+/**
+ * A job: one map, filter, forEach or reduce over a source, coordinated from the caller's
+ * process and run by the pool's runners (compute proclets) on their nodes' workers.
+ *
+ * Semantics:
+ * - Work is cut into chunks: contiguous ranges of source positions, each run by one
+ *   runner in one worker message. A chunk starts at 1 element and grows 4x per finished
+ *   chunk up to about `TARGET_CHUNK_MS` of measured worker time (at most 64Ki elements or
+ *   about 1 MiB), so expensive elements spread over every worker from the first one and
+ *   cheap ones travel in bulk. Each runner holds up to `DEPTH` chunks, so its worker
+ *   never waits for a round trip.
+ * - Ranged policy (an indexable source whose results are assembled at the end): every
+ *   runner owns one contiguous range and cuts its chunks from the front of it. A runner
+ *   whose range is used up steals the upper half of the largest remaining range. The
+ *   range table lives here, in the coordinator, so a steal is a local decision that
+ *   never races the owner: the owner simply cuts its next chunk from what is left.
+ * - Front policy (a stream source, or results fed to a queue in order): chunks are cut
+ *   from the front of the unassigned positions, so finished chunks stay close to the
+ *   output's position and little waits for reordering. Positions past the output's
+ *   position plus a window are not handed out, so a full output queue stops production.
+ * - Splitting onto free CPU: at the start, runners on nodes whose CPUs are taken by other
+ *   work are parked; every `LOAD_TICK_MS` the job looks again, and a parked runner whose
+ *   node has a CPU free joins, taking half of the largest remaining range (a split).
+ * - Rate matching (output to a queue): every `RATE_TICK_MS` the job reads the queue's
+ *   counters. While the queue is fuller than half its capacity, the consumer's measured
+ *   rate decides how many runners stay active (`ceil(rate * ms per element * 1.15)`);
+ *   the others are suspended (they get no chunks). While it is under a quarter full, one
+ *   suspended runner resumes per tick. See `rateMatchMs` in the pool benchmark.
+ * - A task that throws fails the job with a TaskError naming the element's position and
+ *   carrying the original error as `cause`. An abort (signal) fails it with AbortedError.
+ *   Either way every runner is told to cancel the job: running chunks stop between two
+ *   elements, queued ones are dropped, and an output queue the job owns is closed.
+ *
+ * Invariants: every position is in exactly one chunk; each chunk's result reaches the
+ * sink once; the job settles once; no chunk is handed out after it settles.
+ */
+import { AbortedError, TaskError } from '@quicksand/core';
+import type { NodeStats, TaskSpec } from '@quicksand/core';
+import { fromWireError } from '@quicksand/core/internal';
+import type { RangeOp, RangeOutput } from '@quicksand/core/internal';
+import type { ShardedQueue } from '@quicksand/queue';
+import { approxBytes } from '@quicksand/queue/internal';
+import type { ExecRequest, Runner } from './runner.js';
+import type { Ref } from '@quicksand/core';
+import type { Sink } from './sinks.js';
+import type { Source } from './sources.js';
+
+/** How far a job has got. */
+export interface JobProgress {
+  /** Elements finished. */
+  done: number;
+  /** Elements in the source; undefined until a stream source ends. */
+  total: number | undefined;
+  /** Compute proclets taking work for this job now (not parked, not suspended). */
+  running: number;
+}
+
+/** Options every job takes. */
+export interface JobOptions {
+  /** Cancels the job: it rejects with AbortedError and its workers are freed. */
+  signal?: AbortSignal;
+  /**
+   * Called as the job progresses (at most every 50 ms, at once when `running` changes,
+   * and once at the end with `done === total`). Exceptions it throws are ignored.
+   */
+  onProgress?: (progress: JobProgress) => void;
+}
+
+/** @internal A runner as the pool knows it. */
+export interface RunnerInfo {
+  readonly ref: Ref<Runner>;
+  readonly node: string;
+}
+
+/** @internal Counters a pool keeps over its jobs. */
+export interface JobCounters {
+  steals: number;
+  splits: number;
+  suspensions: number;
+  resumptions: number;
+}
+
+/** @internal What a job gets from its pool. */
+export interface JobContext {
+  readonly id: string;
+  readonly runners: readonly RunnerInfo[];
+  /** Node usage, at most a few milliseconds old. */
+  load(): Promise<NodeStats[]>;
+  readonly counters: JobCounters;
+}
+
+/** @internal The work of a job. */
+export interface JobSpec {
+  readonly op: RangeOp;
+  readonly fn: TaskSpec;
+  readonly source: Source;
+  readonly sink: Sink;
+  /** The output queue, for rate matching. */
+  readonly queue?: ShardedQueue<unknown> | undefined;
+  /** Initial accumulator (reduce). */
+  readonly init?: unknown;
+}
+
+/** Chunks a runner holds at once. */
+const DEPTH = 2;
+/** Target worker time of one chunk, in milliseconds. */
+const TARGET_CHUNK_MS = 4;
+const MAX_CHUNK_ITEMS = 65_536;
+const MAX_CHUNK_BYTES = 1024 * 1024;
+/** Elements pulled from a stream source at once. */
+const PULL_MAX = 4_096;
+const PROGRESS_MS = 50;
+const RATE_TICK_MS = 5;
+/** The consumer's rate is measured over this window. */
+const RATE_WINDOW_MS = 20;
+const LOAD_TICK_MS = 100;
+
+const ACTIVE = 0;
+const PARKED = 1;
+const SUSPENDED = 2;
+
+interface Lane {
+  readonly runner: RunnerInfo;
+  state: number;
+  inflight: number;
+  /** Own range (ranged policy): next position and end. */
+  cursor: number;
+  end: number;
+  /** Elements in its next chunk. */
+  chunk: number;
+  used: boolean;
+}
+
+interface Chunk {
+  start: number;
+  end: number;
+  items: ArrayLike<unknown>;
+}
+
+/** @internal One running job. */
+export class JobRun {
+  readonly #ctx: JobContext;
+  readonly #spec: JobSpec;
+  readonly #options: JobOptions;
+  readonly #lanes: Lane[];
+  readonly #ranged: boolean;
+  /** Front policy over a ranged source: the next unassigned position. */
+  #front = 0;
+  /** Stream buffer: elements pulled, not handed out; `#bufStart` is the position of `#buf[#bufHead]`. */
+  #buf: unknown[] = [];
+  #bufHead = 0;
+  #bufStart = 0;
+  #ended = false;
+  #pulling = false;
+  readonly #pullAbort = new AbortController();
+  #total: number | undefined;
+  #done = 0;
+  #inflightItems = 0;
+  #perItemMs = NaN;
+  #maxItems = MAX_CHUNK_ITEMS;
+  /** Capacity of the output queue, once known (0: unbounded or none). */
+  #queueCapacity = 0;
+  #settled = false;
+  #finishing = false;
+  #pumpQueued = false;
+  readonly #timers: NodeJS.Timeout[] = [];
+  #lastProgress = 0;
+  #lastRunning = -1;
+  readonly #samples: Array<[number, number]> = [];
+  #rateBusy = false;
+  #loadBusy = false;
+  #onAbort: (() => void) | undefined;
+  #resolve!: (v: unknown) => void;
+  #reject!: (e: unknown) => void;
+  /** Settles with the job's result. */
+  readonly promise: Promise<unknown>;
+
+  constructor(ctx: JobContext, spec: JobSpec, options: JobOptions) {
+    this.#ctx = ctx;
+    this.#spec = spec;
+    this.#options = options;
+    this.#ranged = spec.source.kind === 'ranged' && spec.queue === undefined;
+    this.#lanes = ctx.runners.map((runner) => ({ runner, state: ACTIVE, inflight: 0, cursor: 0, end: 0, chunk: 1, used: false }));
+    this.#total = spec.source.kind === 'ranged' ? spec.source.length : undefined;
+    this.promise = new Promise((resolve, reject) => {
+      this.#resolve = resolve;
+      this.#reject = reject;
+    });
+  }
+
+  /** Starts the job; its outcome is {@link JobRun.promise}. */
+  async start(): Promise<void> {
+    const signal = this.#options.signal;
+    if (signal !== undefined) {
+      if (signal.aborted) {
+        await this.#fail(abortedError());
+        return;
+      }
+      this.#onAbort = () => void this.#fail(abortedError());
+      signal.addEventListener('abort', this.#onAbort, { once: true });
+    }
+    try {
+      await this.#park();
+    } catch {
+      // Without node usage every runner starts; stealing evens the load out.
+    }
+    if (this.#settled) return;
+    this.#sizeChunks();
+    const active = this.#lanes.filter((l) => l.state === ACTIVE);
+    if (this.#ranged) {
+      const n = this.#total!;
+      active.forEach((lane, i) => {
+        lane.cursor = Math.floor((i * n) / active.length);
+        lane.end = Math.floor(((i + 1) * n) / active.length);
+      });
+      if (active.length > 1) this.#ctx.counters.splits += active.length - 1;
+    }
+    if (this.#lanes.some((l) => l.state === PARKED)) this.#every(LOAD_TICK_MS, () => void this.#loadTick());
+    if (this.#spec.queue !== undefined) this.#every(RATE_TICK_MS, () => void this.#rateTick());
+    this.#progress(true);
+    this.#pump();
+  }
+
+  // ---------------------------------------------------------------- handing out work
+
+  #pump(): void {
+    if (this.#settled) return;
+    for (const lane of this.#lanes) {
+      while (lane.state === ACTIVE && lane.inflight < DEPTH) {
+        const chunk = this.#nextChunk(lane);
+        if (chunk === null) break;
+        this.#dispatch(lane, chunk);
+      }
+    }
+    if (this.#spec.source.kind === 'stream' && !this.#ended && !this.#pulling && this.#buffered() < this.#pullTarget()) void this.#pull();
+    this.#checkFinish();
+  }
+
+  #schedulePump(): void {
+    if (this.#pumpQueued) return;
+    this.#pumpQueued = true;
+    queueMicrotask(() => {
+      this.#pumpQueued = false;
+      this.#pump();
+    });
+  }
+
+  #nextChunk(lane: Lane): Chunk | null {
+    const source = this.#spec.source;
+    if (this.#ranged) {
+      if (lane.cursor >= lane.end && !this.#steal(lane, 'steals')) return null;
+      const start = lane.cursor;
+      const end = Math.min(lane.end, start + lane.chunk);
+      lane.cursor = end;
+      return { start, end, items: (source as { slice(s: number, e: number): ArrayLike<unknown> }).slice(start, end) };
+    }
+    if (this.#spec.queue !== undefined && this.#spec.sink.backlog + this.#inflightItems >= this.#window()) return null;
+    if (source.kind === 'ranged') {
+      const n = source.length;
+      if (this.#front >= n) return null;
+      const start = this.#front;
+      const end = Math.min(n, start + lane.chunk);
+      this.#front = end;
+      return { start, end, items: source.slice(start, end) };
+    }
+    const available = this.#buffered();
+    if (available === 0) return null;
+    // A part-filled chunk waits for more elements, unless the runner would sit idle.
+    if (available < lane.chunk && !this.#ended && lane.inflight > 0) return null;
+    const k = Math.min(lane.chunk, available);
+    const items = this.#buf.slice(this.#bufHead, this.#bufHead + k);
+    this.#bufHead += k;
+    const start = this.#bufStart;
+    this.#bufStart += k;
+    if (this.#bufHead === this.#buf.length) {
+      this.#buf = [];
+      this.#bufHead = 0;
+    } else if (this.#bufHead > PULL_MAX && this.#bufHead * 2 > this.#buf.length) {
+      this.#buf = this.#buf.slice(this.#bufHead);
+      this.#bufHead = 0;
+    }
+    return { start, end: start + k, items };
+  }
+
+  /** Gives `lane` the upper half of the largest remaining range; false when none is worth it. */
+  #steal(lane: Lane, count: 'steals' | 'splits'): boolean {
+    let victim: Lane | undefined;
+    let most = 1;
+    for (const l of this.#lanes) {
+      const rem = l.end - l.cursor;
+      if (l !== lane && rem > most) {
+        victim = l;
+        most = rem;
+      }
+    }
+    if (victim === undefined) return false;
+    const mid = victim.cursor + Math.ceil(most / 2);
+    lane.cursor = mid;
+    lane.end = victim.end;
+    victim.end = mid;
+    lane.chunk = Math.max(lane.chunk, Math.min(victim.chunk, Math.ceil(most / 2)));
+    this.#ctx.counters[count]++;
+    return true;
+  }
+
+  #dispatch(lane: Lane, chunk: Chunk): void {
+    const { op, fn, init } = this.#spec;
+    const n = chunk.end - chunk.start;
+    lane.inflight++;
+    lane.used = true;
+    this.#inflightItems += n;
+    const req: ExecRequest = { job: this.#ctx.id, op, fn, start: chunk.start, items: chunk.items };
+    if (op === 'reduce') req.init = init;
+    lane.runner.ref.call('exec', req).then(
+      (out) => this.#complete(lane, chunk.start, chunk.end, out),
+      (e: unknown) => void this.#fail(e),
+    );
+  }
+
+  #complete(lane: Lane, start: number, end: number, out: RangeOutput): void {
+    lane.inflight--;
+    this.#inflightItems -= end - start;
+    if (this.#settled || out.cancelled === true) return;
+    if (out.error !== undefined) {
+      const cause = fromWireError(out.error.error, { node: lane.runner.node });
+      const index = out.error.index;
+      void this.#fail(new TaskError(`task failed at element ${index} of the source: ${cause.name}: ${cause.message}`, { cause, data: { index, node: lane.runner.node } }));
+      return;
+    }
+    if (out.n > 0) {
+      const per = out.ms / out.n;
+      this.#perItemMs = Number.isNaN(this.#perItemMs) ? per : this.#perItemMs * 0.7 + per * 0.3;
+    }
+    lane.chunk = Math.max(1, Math.min(lane.chunk * 4, this.#targetItems()));
+    try {
+      this.#spec.sink.put(start, end, out);
+    } catch (e) {
+      void this.#fail(e);
+      return;
+    }
+    this.#done += end - start;
+    this.#progress(false);
+    this.#pump();
+  }
+
+  #targetItems(): number {
+    const per = this.#perItemMs;
+    const want = Number.isNaN(per) || per <= 0 ? this.#maxItems : Math.round(TARGET_CHUNK_MS / per);
+    return Math.max(1, Math.min(this.#maxItems, want));
+  }
+
+  /** Caps chunk sizes by bytes (sampled), and by a quarter of an output queue's capacity. */
+  #sizeChunks(): void {
+    const source = this.#spec.source;
+    if (source.kind === 'ranged' && source.length > 0) {
+      const sample = source.slice(0, Math.min(source.length, 16));
+      let bytes = 0;
+      for (let i = 0; i < sample.length; i++) bytes += approxBytes(sample[i]);
+      const per = Math.max(1, bytes / sample.length);
+      this.#maxItems = Math.max(1, Math.min(MAX_CHUNK_ITEMS, Math.floor(MAX_CHUNK_BYTES / per)));
+    }
+    this.#capacity().then((c) => {
+      if (c > 0) this.#maxItems = Math.max(1, Math.min(this.#maxItems, Math.floor(c / 4)));
+    }, () => undefined);
+  }
+
+  async #capacity(): Promise<number> {
+    const q = this.#spec.queue;
+    if (q === undefined) return 0;
+    this.#queueCapacity = (await q.stats()).capacity;
+    return this.#queueCapacity;
+  }
+
+  /** Positions finished or running but not yet in the output queue, at most. */
+  #window(): number {
+    const c = this.#queueCapacity;
+    return c > 0 ? Math.max(c, DEPTH * this.#lanes.length) : 4 * MAX_CHUNK_ITEMS;
+  }
+
+  // ---------------------------------------------------------------- stream sources
+
+  #buffered(): number {
+    return this.#buf.length - this.#bufHead;
+  }
+
+  #pullTarget(): number {
+    let want = 0;
+    for (const l of this.#lanes) if (l.state === ACTIVE) want += l.chunk * DEPTH;
+    return Math.max(64, Math.min(4 * MAX_CHUNK_ITEMS, want));
+  }
+
+  async #pull(): Promise<void> {
+    const source = this.#spec.source;
+    if (source.kind !== 'stream') return;
+    this.#pulling = true;
+    try {
+      while (!this.#ended && !this.#settled && this.#buffered() < this.#pullTarget()) {
+        const xs = await source.next(Math.min(PULL_MAX, this.#pullTarget() - this.#buffered()), this.#pullAbort.signal);
+        if (this.#settled) return;
+        if (xs === null) {
+          this.#ended = true;
+          this.#total = this.#bufStart + this.#buffered();
+        } else {
+          for (const x of xs) this.#buf.push(x);
+        }
+        this.#pump();
+      }
+    } catch (e) {
+      if (!this.#settled) void this.#fail(e);
+    } finally {
+      this.#pulling = false;
+    }
+    this.#schedulePump();
+  }
+
+  // ---------------------------------------------------------------- finishing
+
+  #checkFinish(): void {
+    if (this.#settled || this.#finishing) return;
+    for (const l of this.#lanes) if (l.inflight > 0) return;
+    const source = this.#spec.source;
+    if (this.#ranged) {
+      for (const l of this.#lanes) if (l.cursor < l.end) return;
+    } else if (source.kind === 'ranged') {
+      if (this.#front < source.length) return;
+    } else if (!this.#ended || this.#buffered() > 0) {
+      return;
+    }
+    this.#finishing = true;
+    void this.#finish();
+  }
+
+  async #finish(): Promise<void> {
+    let result: unknown;
+    try {
+      result = await this.#spec.sink.finish(this.#total ?? this.#done);
+    } catch (e) {
+      this.#finishing = false;
+      await this.#fail(e);
+      return;
+    }
+    if (this.#settled) return;
+    this.#settled = true;
+    this.#cleanup();
+    this.#progress(true);
+    for (const l of this.#lanes) if (l.used) l.runner.ref.call('finish', this.#ctx.id).catch(() => undefined);
+    this.#resolve(result);
+  }
+
+  async #fail(e: unknown): Promise<void> {
+    if (this.#settled) return;
+    this.#settled = true;
+    this.#cleanup();
+    this.#pullAbort.abort();
+    if (this.#spec.source.kind === 'stream') this.#spec.source.stop();
+    await Promise.allSettled(this.#lanes.filter((l) => l.used).map((l) => l.runner.ref.call('cancel', this.#ctx.id)));
+    await this.#spec.sink.abandon().catch(() => undefined);
+    this.#reject(e);
+  }
+
+  #cleanup(): void {
+    for (const t of this.#timers) clearInterval(t);
+    if (this.#onAbort !== undefined) this.#options.signal?.removeEventListener('abort', this.#onAbort);
+  }
+
+  #every(ms: number, fn: () => void): void {
+    const t = setInterval(fn, ms);
+    t.unref();
+    this.#timers.push(t);
+  }
+
+  // ---------------------------------------------------------------- progress
+
+  #running(): number {
+    let n = 0;
+    for (const l of this.#lanes) if (l.state === ACTIVE) n++;
+    return n;
+  }
+
+  #progress(force: boolean): void {
+    const cb = this.#options.onProgress;
+    if (cb === undefined) return;
+    const running = this.#settled ? 0 : this.#running();
+    const now = performance.now();
+    if (!force && running === this.#lastRunning && now - this.#lastProgress < PROGRESS_MS) return;
+    this.#lastProgress = now;
+    this.#lastRunning = running;
+    try {
+      cb({ done: this.#done, total: this.#total, running });
+    } catch {
+      // A progress callback must not break the job.
+    }
+  }
+
+  /** Output progress (a chunk reached the queue): room in the window may let work out. */
+  onOutput(): void {
+    this.#schedulePump();
+  }
+
+  /** Fails the job from outside (its output broke). */
+  abort(e: unknown): void {
+    void this.#fail(e);
+  }
+
+  // ---------------------------------------------------------------- splitting onto free CPU
+
+  /** Free CPUs per node for this job: CPUs not busy with other work, less our active lanes. */
+  async #freeCpus(): Promise<Map<string, number>> {
+    const stats = await this.#ctx.load();
+    const ours = new Map<string, number>();
+    const active = new Map<string, number>();
+    for (const l of this.#lanes) {
+      ours.set(l.runner.node, (ours.get(l.runner.node) ?? 0) + l.inflight);
+      if (l.state === ACTIVE) active.set(l.runner.node, (active.get(l.runner.node) ?? 0) + 1);
+    }
+    const free = new Map<string, number>();
+    for (const n of stats) {
+      if (n.lost) continue;
+      const others = Math.max(0, n.cpusBusy + n.tasksQueued - (ours.get(n.id) ?? 0));
+      free.set(n.id, Math.max(0, n.cpus - others - (active.get(n.id) ?? 0)));
+    }
+    return free;
+  }
+
+  /** At the start: park runners beyond the free CPUs of their node (all start if none is free). */
+  async #park(): Promise<void> {
+    if (this.#lanes.length <= 1) return;
+    for (const l of this.#lanes) l.state = PARKED;
+    let free: Map<string, number>;
+    try {
+      free = await this.#freeCpus();
+    } finally {
+      for (const l of this.#lanes) l.state = ACTIVE;
+    }
+    let anyActive = false;
+    for (const l of this.#lanes) {
+      const f = free.get(l.runner.node) ?? 0;
+      if (f > 0) {
+        free.set(l.runner.node, f - 1);
+        anyActive = true;
+      } else {
+        l.state = PARKED;
+      }
+    }
+    if (!anyActive) for (const l of this.#lanes) l.state = ACTIVE;
+  }
+
+  /** Parked runners whose node has a free CPU now join, each splitting the largest range. */
+  async #loadTick(): Promise<void> {
+    if (this.#loadBusy || this.#settled) return;
+    this.#loadBusy = true;
+    try {
+      const free = await this.#freeCpus();
+      if (this.#settled) return;
+      let joined = false;
+      for (const l of this.#lanes) {
+        if (l.state !== PARKED) continue;
+        const f = free.get(l.runner.node) ?? 0;
+        if (f <= 0) continue;
+        free.set(l.runner.node, f - 1);
+        l.state = ACTIVE;
+        joined = true;
+        // Front policy: the new runner simply takes chunks from the front from now on.
+        if (!this.#ranged) this.#ctx.counters.splits++;
+        else this.#steal(l, 'splits');
+      }
+      if (joined) {
+        this.#progress(true);
+        this.#pump();
+      }
+    } catch {
+      // Usage unavailable for a moment: look again at the next tick.
+    } finally {
+      this.#loadBusy = false;
+    }
+  }
+
+  // ---------------------------------------------------------------- rate matching
+
+  async #rateTick(): Promise<void> {
+    const q = this.#spec.queue;
+    if (q === undefined || this.#rateBusy || this.#settled) return;
+    this.#rateBusy = true;
+    try {
+      const s = await q.stats();
+      if (this.#settled) return;
+      const now = performance.now();
+      this.#queueCapacity = s.capacity;
+      const samples = this.#samples;
+      samples.push([now, s.popped]);
+      while (samples.length > 2 && now - samples[1]![0] >= RATE_WINDOW_MS) samples.shift();
+      const [t0, p0] = samples[0]!;
+      if (now - t0 < RATE_WINDOW_MS * 0.75) return;
+      const rate = (s.popped - p0) / (now - t0); // elements per ms
+      const cap = s.capacity > 0 ? s.capacity : this.#window();
+      const active = this.#running();
+      let want = active;
+      if (s.length <= cap / 4 && this.#hasWork()) want = active + 1;
+      else if (s.length >= cap / 2 && !Number.isNaN(this.#perItemMs)) want = Math.min(active, Math.ceil(rate * this.#perItemMs * 1.15));
+      this.#setActive(Math.max(1, want));
+    } catch {
+      // The queue is unreachable for a moment: keep the current rate.
+    } finally {
+      this.#rateBusy = false;
+    }
+  }
+
+  #hasWork(): boolean {
+    const source = this.#spec.source;
+    return source.kind === 'ranged' ? this.#front < source.length : !this.#ended || this.#buffered() > 0;
+  }
+
+  #setActive(want: number): void {
+    let active = this.#running();
+    if (want < active) {
+      for (let i = this.#lanes.length - 1; i >= 0 && active > want; i--) {
+        const l = this.#lanes[i]!;
+        if (l.state !== ACTIVE) continue;
+        l.state = SUSPENDED;
+        active--;
+        this.#ctx.counters.suspensions++;
+      }
+    } else if (want > active) {
+      for (const l of this.#lanes) {
+        if (active >= want) break;
+        if (l.state !== SUSPENDED) continue;
+        l.state = ACTIVE;
+        active++;
+        this.#ctx.counters.resumptions++;
+      }
+    } else {
+      return;
+    }
+    this.#progress(true);
+    this.#pump();
+  }
+}
+
+function abortedError(): AbortedError {
+  return new AbortedError('the job was aborted by its signal; its workers were told to stop');
+}

@@ -1,0 +1,116 @@
+/**
+ * The runner: the pool's compute proclet. It lives on a node with CPUs and runs what the
+ * job coordinators send it on that node's worker threads: single tasks (`run`) and
+ * chunks of a job (`exec`: one worker message applies the task to a whole range of
+ * elements).
+ *
+ * Semantics: `cancel(job)` stops the job's chunks on this runner between two elements
+ * (a flag shared with the worker threads) and drops those still waiting for a worker;
+ * chunks of a cancelled job that arrive later return `cancelled` at once.
+ *
+ * Not handled: a task that never returns holds its worker until the cluster closes.
+ */
+import { contextOf, defineProclet } from '@quicksand/core';
+import type { TaskSpec } from '@quicksand/core';
+import { rangeTask } from '@quicksand/core/internal';
+import type { RangeInput, RangeOp, RangeOutput } from '@quicksand/core/internal';
+
+/** @internal One chunk of a job. */
+export interface ExecRequest {
+  /** Job id, for cancellation. */
+  job: string;
+  op: RangeOp;
+  fn: TaskSpec;
+  /** Source position of the first element. */
+  start: number;
+  /** The elements. */
+  items: ArrayLike<unknown>;
+  /** Initial accumulator (reduce). */
+  init?: unknown;
+}
+
+interface JobState {
+  flag: Int32Array;
+  abort: AbortController;
+}
+
+/** Cancelled job ids remembered, so that late chunks do not run. */
+const MAX_CANCELLED = 1024;
+
+/** @internal The pool's compute proclet. */
+export class Runner {
+  readonly #jobs = new Map<string, JobState>();
+  readonly #cancelled = new Set<string>();
+
+  /** Runs one task on a worker of this node; `transfer` moves the input's own buffers. */
+  run(spec: TaskSpec, input: unknown, transfer: boolean): Promise<unknown> {
+    return contextOf(this).runTask(spec, input, transfer ? { transfer: ownedBuffers(input) } : undefined);
+  }
+
+  /** Runs one chunk of a job on a worker of this node. */
+  async exec(req: ExecRequest): Promise<RangeOutput> {
+    if (this.#cancelled.has(req.job)) return { n: 0, ms: 0, cancelled: true };
+    let st = this.#jobs.get(req.job);
+    if (st === undefined) {
+      st = { flag: new Int32Array(new SharedArrayBuffer(4)), abort: new AbortController() };
+      this.#jobs.set(req.job, st);
+    }
+    const input: RangeInput = { fn: req.fn, items: req.items, start: req.start, cancel: st.flag };
+    if (req.op === 'reduce') input.init = req.init;
+    const items = req.items;
+    const own = ArrayBuffer.isView(items) && items.buffer instanceof ArrayBuffer && items.byteOffset === 0 && items.byteLength === items.buffer.byteLength;
+    try {
+      return await contextOf(this).runTask<RangeOutput>(rangeTask(req.op), input, { signal: st.abort.signal, transfer: own ? [items.buffer] : [] });
+    } catch (e) {
+      if (st.abort.signal.aborted) return { n: 0, ms: 0, cancelled: true };
+      throw e;
+    }
+  }
+
+  /** Stops the job's chunks here: running ones between two elements, queued ones at once. */
+  cancel(job: string): void {
+    const st = this.#jobs.get(job);
+    this.#jobs.delete(job);
+    this.#cancelled.add(job);
+    if (this.#cancelled.size > MAX_CANCELLED) this.#cancelled.delete(this.#cancelled.values().next().value!);
+    if (st !== undefined) {
+      Atomics.store(st.flag, 0, 1);
+      st.abort.abort();
+    }
+  }
+
+  /** Forgets a job that ended. */
+  finish(job: string): void {
+    this.#jobs.delete(job);
+  }
+
+  /** The node this runner is on. */
+  where(): string {
+    return contextOf(this).node;
+  }
+}
+
+/** The ArrayBuffers an input owns outright: itself, or its top-level values. */
+function ownedBuffers(input: unknown): ArrayBuffer[] {
+  const out: ArrayBuffer[] = [];
+  const add = (v: unknown): void => {
+    if (v instanceof ArrayBuffer) {
+      if (!out.includes(v)) out.push(v);
+    } else if (ArrayBuffer.isView(v) && v.buffer instanceof ArrayBuffer && v.byteOffset === 0 && v.byteLength === v.buffer.byteLength) {
+      if (!out.includes(v.buffer)) out.push(v.buffer);
+    }
+  };
+  add(input);
+  if (Array.isArray(input)) input.forEach(add);
+  else if (typeof input === 'object' && input !== null && !ArrayBuffer.isView(input) && !(input instanceof ArrayBuffer)) Object.values(input).forEach(add);
+  return out.filter((b) => b.byteLength > 0);
+}
+
+/** @internal */
+export const RunnerType = defineProclet('quicksand.pool.Runner', Runner, {
+  kind: 'compute',
+  module: import.meta.url,
+  // A runner keeps no state worth moving: a moved runner starts afresh.
+  save: () => ({}),
+  restore: () => new Runner(),
+});

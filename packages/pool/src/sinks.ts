@@ -1,0 +1,199 @@
+/**
+ * Sinks: where a job's chunk results go. Chunks finish in any order; each sink restores
+ * source order (by chunk start) before the result is visible: an array filled at the
+ * chunks' positions, partial accumulators folded in order, or a queue fed strictly in
+ * order as the chunks before a finished one complete.
+ */
+import type { RangeOutput } from '@quicksand/core/internal';
+import type { ShardedQueue } from '@quicksand/queue';
+
+/** @internal Receives chunk results and makes the job's result. */
+export interface Sink {
+  /** A chunk [start, end) finished. */
+  put(start: number, end: number, out: RangeOutput): void;
+  /** Positions finished and not yet delivered to the output (ordered outputs only). */
+  readonly backlog: number;
+  /** Every chunk is in (`total` positions): deliver the rest, return the job's result. */
+  finish(total: number): Promise<unknown>;
+  /** The job failed: release the output (a queue is closed if the job owns closing it). */
+  abandon(): Promise<void>;
+}
+
+/** @internal map into an array: results land at their positions. */
+export class ArraySink implements Sink {
+  readonly backlog = 0;
+  #out: unknown[] | null;
+  readonly #chunks = new Map<number, unknown[]>();
+
+  /** `length` when the source's length is known up front. */
+  constructor(length: number | undefined) {
+    this.#out = length === undefined ? null : new Array<unknown>(length);
+  }
+
+  put(start: number, _end: number, out: RangeOutput): void {
+    const values = out.values ?? [];
+    const dst = this.#out;
+    if (dst === null) {
+      this.#chunks.set(start, values);
+      return;
+    }
+    for (let i = 0; i < values.length; i++) dst[start + i] = values[i];
+  }
+
+  finish(): Promise<unknown> {
+    return Promise.resolve(this.#out ?? inOrder(this.#chunks));
+  }
+
+  abandon(): Promise<void> {
+    this.#out = null;
+    this.#chunks.clear();
+    return Promise.resolve();
+  }
+}
+
+/** @internal filter into an array: kept elements of each chunk, joined in order. */
+export class ChunkListSink implements Sink {
+  readonly backlog = 0;
+  readonly #chunks = new Map<number, unknown[]>();
+
+  put(start: number, _end: number, out: RangeOutput): void {
+    this.#chunks.set(start, out.values ?? []);
+  }
+
+  finish(): Promise<unknown> {
+    return Promise.resolve(inOrder(this.#chunks));
+  }
+
+  abandon(): Promise<void> {
+    this.#chunks.clear();
+    return Promise.resolve();
+  }
+}
+
+/** @internal reduce: one partial accumulator per chunk, combined in source order. */
+export class ReduceSink implements Sink {
+  readonly backlog = 0;
+  readonly #partials = new Map<number, unknown>();
+
+  constructor(
+    readonly init: unknown,
+    readonly combine: (a: unknown, b: unknown) => unknown,
+  ) {}
+
+  put(start: number, _end: number, out: RangeOutput): void {
+    this.#partials.set(start, out.acc);
+  }
+
+  finish(): Promise<unknown> {
+    const starts = [...this.#partials.keys()].sort((a, b) => a - b);
+    if (starts.length === 0) return Promise.resolve(this.init);
+    let acc = this.#partials.get(starts[0]!);
+    for (let i = 1; i < starts.length; i++) acc = this.combine(acc, this.#partials.get(starts[i]!));
+    return Promise.resolve(acc);
+  }
+
+  abandon(): Promise<void> {
+    this.#partials.clear();
+    return Promise.resolve();
+  }
+}
+
+/** @internal forEach: nothing to keep. */
+export class DiscardSink implements Sink {
+  readonly backlog = 0;
+  put(): void {}
+  finish(): Promise<unknown> {
+    return Promise.resolve(undefined);
+  }
+  abandon(): Promise<void> {
+    return Promise.resolve();
+  }
+}
+
+/**
+ * @internal map or filter into a queue: a chunk's results are pushed once every chunk
+ * before it has been pushed, one push at a time, so the queue sees source order. A full
+ * queue makes the pushes wait; the job sees that as a growing backlog.
+ */
+export class QueueSink implements Sink {
+  readonly queue: ShardedQueue<unknown>;
+  readonly #close: boolean;
+  readonly #pending = new Map<number, { end: number; values: unknown[] }>();
+  #emitAt = 0;
+  #backlog = 0;
+  #running = false;
+  #idle: Promise<void> = Promise.resolve();
+  #error: Error | null = null;
+  readonly #onProgress: () => void;
+  readonly #onError: (e: unknown) => void;
+
+  constructor(queue: ShardedQueue<unknown>, close: boolean, onProgress: () => void, onError: (e: unknown) => void) {
+    this.queue = queue;
+    this.#close = close;
+    this.#onProgress = onProgress;
+    this.#onError = onError;
+  }
+
+  get backlog(): number {
+    return this.#backlog;
+  }
+
+  put(start: number, end: number, out: RangeOutput): void {
+    this.#pending.set(start, { end, values: out.values ?? [] });
+    this.#backlog += end - start;
+    this.#kick();
+  }
+
+  #kick(): void {
+    if (this.#running) return;
+    this.#running = true;
+    this.#idle = this.#emit();
+  }
+
+  async #emit(): Promise<void> {
+    try {
+      for (let next = this.#pending.get(this.#emitAt); next !== undefined && this.#error === null; next = this.#pending.get(this.#emitAt)) {
+        const start = this.#emitAt;
+        this.#pending.delete(start);
+        try {
+          if (next.values.length > 0) await this.queue.pushAll(next.values);
+        } catch (e) {
+          this.#error = e instanceof Error ? e : new Error(String(e));
+          this.#onError(this.#error);
+          return;
+        }
+        this.#emitAt = next.end;
+        this.#backlog -= next.end - start;
+        this.#onProgress();
+      }
+    } finally {
+      // Same step as the last look at #pending: a chunk put after it starts a new run.
+      this.#running = false;
+    }
+  }
+
+  async finish(total: number): Promise<unknown> {
+    this.#kick();
+    while (this.#running) await this.#idle;
+    if (this.#error !== null) throw this.#error;
+    if (this.#emitAt < total) throw new Error(`internal: job output stopped at position ${this.#emitAt} of ${total}`);
+    if (this.#close) await this.queue.close();
+    return this.queue;
+  }
+
+  async abandon(): Promise<void> {
+    this.#pending.clear();
+    if (this.#close) await this.queue.close().catch(() => undefined);
+  }
+}
+
+/** Values of chunks keyed by start, joined in start order. */
+function inOrder(chunks: Map<number, unknown[]>): unknown[] {
+  const starts = [...chunks.keys()].sort((a, b) => a - b);
+  const out: unknown[] = [];
+  for (const s of starts) {
+    const values = chunks.get(s)!;
+    for (let i = 0; i < values.length; i++) out.push(values[i]);
+  }
+  return out;
+}
