@@ -22,10 +22,16 @@
  *   work are parked; every `LOAD_TICK_MS` the job looks again, and a parked runner whose
  *   node has a CPU free joins, taking half of the largest remaining range (a split).
  * - Rate matching (output to a queue): every `RATE_TICK_MS` the job reads the queue's
- *   counters. While the queue is fuller than half its capacity, the consumer's measured
- *   rate decides how many runners stay active (`ceil(rate * ms per element * 1.15)`);
- *   the others are suspended (they get no chunks). While it is under a quarter full, one
- *   suspended runner resumes per tick. See `rateMatchMs` in the pool benchmark.
+ *   counters. While the queue holds a backlog (over an eighth of its capacity), the
+ *   consumer is not waiting, so its pop rate over the last `RATE_WINDOW_MS` is its
+ *   demand, and it needs `rate * worker ms per element * margin` runners (margin 1.15);
+ *   when fewer than the active ones are enough, the extra ones are suspended (they get
+ *   no chunks). While the queue is nearly empty (an eighth of its capacity) the
+ *   consumer may be starving: one more runner resumes per decision, and if that
+ *   happens soon after a shrink the margin grows by a quarter (at most 2), which damps
+ *   oscillation when a runner's real speed is below its measured one (a busy machine).
+ *   After a change the job waits one window before the next. See `rateMatchMs` in the
+ *   pool benchmark.
  * - A task that throws fails the job with a TaskError naming the element's position and
  *   carrying the original error as `cause`. An abort (signal) fails it with AbortedError.
  *   Either way every runner is told to cancel the job: running chunks stop between two
@@ -112,8 +118,10 @@ const PULL_MAX = 4_096;
 const PROGRESS_MS = 50;
 const RATE_TICK_MS = 5;
 /** The consumer's rate is measured over this window. */
-const RATE_WINDOW_MS = 20;
+const RATE_WINDOW_MS = 15;
 const LOAD_TICK_MS = 100;
+/** A starving consumer this soon after a shrink makes rate matching more cautious. */
+const STARVE_AFTER_SHRINK_MS = 250;
 
 const ACTIVE = 0;
 const PARKED = 1;
@@ -166,7 +174,12 @@ export class JobRun {
   readonly #timers: NodeJS.Timeout[] = [];
   #lastProgress = 0;
   #lastRunning = -1;
-  readonly #samples: Array<[number, number]> = [];
+  /** Queue samples of the rate window: time, popped, length. */
+  readonly #samples: Array<[number, number, number]> = [];
+  #lastChange = 0;
+  #lastShrink = -Infinity;
+  /** Safety factor on the runners the consumer's rate needs; grows after a shrink starved it. */
+  #margin = 1.15;
   #rateBusy = false;
   #loadBusy = false;
   #onAbort: (() => void) | undefined;
@@ -587,17 +600,36 @@ export class JobRun {
       const now = performance.now();
       this.#queueCapacity = s.capacity;
       const samples = this.#samples;
-      samples.push([now, s.popped]);
+      const low = this.#lowWater(s.capacity);
+      samples.push([now, s.popped, s.length]);
       while (samples.length > 2 && now - samples[1]![0] >= RATE_WINDOW_MS) samples.shift();
       const [t0, p0] = samples[0]!;
-      if (now - t0 < RATE_WINDOW_MS * 0.75) return;
-      const rate = (s.popped - p0) / (now - t0); // elements per ms
-      const cap = s.capacity > 0 ? s.capacity : this.#window();
+      // Decide only on a full window, and not within a window of the last change (its
+      // effect is not measurable yet).
+      if (now - t0 < RATE_WINDOW_MS * 0.75 || now - this.#lastChange < RATE_WINDOW_MS) return;
       const active = this.#running();
-      let want = active;
-      if (s.length <= cap / 4 && this.#hasWork()) want = active + 1;
-      else if (s.length >= cap / 2 && !Number.isNaN(this.#perItemMs)) want = Math.min(active, Math.ceil(rate * this.#perItemMs * 1.15));
-      this.#setActive(Math.max(1, want));
+      let want: number;
+      if (s.length <= low) {
+        // The consumer may be waiting: its pops measure our production, not its demand.
+        if (!this.#hasWork()) return;
+        want = active + 1;
+        // A shrink that starved the consumer soon after: be more cautious from now on.
+        if (active < this.#lanes.length && now - this.#lastShrink < STARVE_AFTER_SHRINK_MS) this.#margin = Math.min(2, this.#margin * 1.25);
+      } else {
+        // Pops are the consumer's demand only if it had a backlog all along the window.
+        if (Number.isNaN(this.#perItemMs) || samples.some(([, , len]) => len <= low)) return;
+        const rate = (s.popped - p0) / (now - t0); // elements per ms
+        const need = rate * this.#perItemMs * this.#margin;
+        // Only shrinks: a consumer that outruns the active runners drains the queue and
+        // the rule above resumes more. (Growing on the measured rate too made the count
+        // flap on a busy machine, where one slow chunk or one late pop burst is noise.)
+        want = need <= active - 1 ? Math.ceil(need) : active;
+      }
+      const before = this.#running();
+      if (this.#setActive(Math.max(1, want))) {
+        this.#lastChange = now;
+        if (this.#running() < before) this.#lastShrink = now;
+      }
     } catch {
       // The queue is unreachable for a moment: keep the current rate.
     } finally {
@@ -605,13 +637,23 @@ export class JobRun {
     }
   }
 
+  /** Queue length under which the consumer may be starving. */
+  #lowWater(capacity: number): number {
+    if (capacity > 0) return capacity / 8;
+    let most = 1;
+    for (const l of this.#lanes) most = Math.max(most, l.chunk);
+    return 2 * most;
+  }
+
   #hasWork(): boolean {
     const source = this.#spec.source;
     return source.kind === 'ranged' ? this.#front < source.length : !this.#ended || this.#buffered() > 0;
   }
 
-  #setActive(want: number): void {
+  /** Activates or suspends runners until `want` are active; true when any changed. */
+  #setActive(want: number): boolean {
     let active = this.#running();
+    const from = active;
     if (want < active) {
       for (let i = this.#lanes.length - 1; i >= 0 && active > want; i--) {
         const l = this.#lanes[i]!;
@@ -628,11 +670,11 @@ export class JobRun {
         active++;
         this.#ctx.counters.resumptions++;
       }
-    } else {
-      return;
     }
+    if (active === from) return false;
     this.#progress(true);
     this.#pump();
+    return true;
   }
 }
 
