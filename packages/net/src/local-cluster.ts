@@ -35,6 +35,8 @@ export interface LocalClusterOptions {
    * @defaultValue 'inherit'
    */
   logs?: 'inherit' | 'silent';
+  /** Extra Node.js flags for every node process, e.g. `['--cpu-prof']` or `['--max-old-space-size=4096']`. */
+  execArgv?: string[];
 }
 
 /** @internal One daemon of a local cluster. */
@@ -95,6 +97,8 @@ export class LocalCluster {
     if (opts.peerTimeoutMs !== undefined) extra.push('--peer-timeout-ms', String(checkInt(opts.peerTimeoutMs, 'options.peerTimeoutMs')));
     if (opts.maxFrameBytes !== undefined) extra.push('--max-frame-bytes', String(parseSize(opts.maxFrameBytes, 'options.maxFrameBytes')));
     const logs = opts.logs ?? 'inherit';
+    const execArgv = opts.execArgv ?? [];
+    if (!Array.isArray(execArgv) || execArgv.some((a) => typeof a !== 'string')) throw new TypeError('options.execArgv must be an array of strings');
     killAllOnExit();
 
     const nodes: LocalNode[] = [];
@@ -102,9 +106,9 @@ export class LocalCluster {
       await Promise.all(nodes.map((n) => stop(n.process)));
     };
     try {
-      const first = await launch('n0', specs[0]!, undefined, secret, extra, logs, timeout);
+      const first = await launch('n0', specs[0]!, undefined, secret, extra, logs, timeout, execArgv);
       nodes.push(first);
-      const rest = await Promise.allSettled(specs.slice(1).map((spec, i) => launch(`n${i + 1}`, spec, first.url, secret, extra, logs, timeout)));
+      const rest = await Promise.allSettled(specs.slice(1).map((spec, i) => launch(`n${i + 1}`, spec, first.url, secret, extra, logs, timeout, execArgv)));
       for (const r of rest) if (r.status === 'fulfilled') nodes.push(r.value);
       const failed = rest.find((r) => r.status === 'rejected');
       if (failed !== undefined) throw failed.reason;
@@ -160,8 +164,8 @@ export function localSecret(cluster: Cluster): string {
   return c.secret;
 }
 
-function launch(id: string, spec: { cpus: number; memory: number }, join: string | undefined, secret: string, extra: string[], logs: 'inherit' | 'silent', timeoutMs: number): Promise<LocalNode> {
-  const args = [CLI, 'node', '--listen', '127.0.0.1:0', '--cpus', String(spec.cpus), '--memory', String(spec.memory), '--id', id, ...extra];
+function launch(id: string, spec: { cpus: number; memory: number }, join: string | undefined, secret: string, extra: string[], logs: 'inherit' | 'silent', timeoutMs: number, execArgv: string[]): Promise<LocalNode> {
+  const args = [...execArgv, CLI, 'node', '--listen', '127.0.0.1:0', '--cpus', String(spec.cpus), '--memory', String(spec.memory), '--id', id, ...extra];
   if (join !== undefined) args.push('--join', join);
   const child = spawn(process.execPath, args, {
     env: { ...process.env, QUICKSAND_SECRET: secret, QUICKSAND_EXIT_WITH_PARENT: '1', QUICKSAND_DAEMON: undefined },
