@@ -119,6 +119,9 @@ export class Runtime {
   controllerNode: string;
   readonly budget: NodeBudget | null;
   readonly transport: Transport;
+  readonly #closeHooks: Array<() => void> = [];
+  /** Called when the node has left after a drain (the daemon exits). */
+  onLeave: (() => void) | null = null;
   /** The cluster as seen from this runtime. */
   facade!: Cluster;
   readonly #slots = new Map<string, Slot>();
@@ -153,7 +156,7 @@ export class Runtime {
     this.#log = options.log ?? ((m) => process.emitWarning(m));
     this.transport.listen({
       frame: (from, bytes) => this.#onFrame(from, bytes),
-      peerLost: (peer, reason) => this.#onPeerLost(peer, reason),
+      peerLost: (peer, reason, left) => this.#onPeerLost(peer, reason, left),
     });
   }
 
@@ -241,9 +244,11 @@ export class Runtime {
   }
 
   #send(pid: string, method: string, args: unknown[], node: string, hops: number): Promise<unknown> {
-    if (this.#lost.size !== 0) {
-      const lost = this.#lost.get(node);
-      if (lost !== undefined) return Promise.reject(this.#nodeLostError(node, lost, [pid]));
+    if (this.#lost.size !== 0 && this.#lost.has(node)) {
+      // The cached place is gone; the proclet may have moved before (a drain): ask.
+      this.#locations.delete(pid);
+      if (hops > 0) return Promise.reject(this.#nodeLostError(node, this.#lost.get(node)!, [pid]));
+      return this.locate(pid).then((n) => this.#send(pid, method, args, n, hops + 1));
     }
     return new Promise((resolve, reject) => {
       const callId = this.#pending.add({ resolve, reject, pid, method, args, node, hops });
@@ -699,23 +704,35 @@ export class Runtime {
     return true;
   }
 
-  /** Forgets cached locations pointing at `node` and remembers it as lost. */
-  markLost(node: string, reason: string): void {
+  /**
+   * Forgets cached locations pointing at `node` and remembers it as gone. Calls it had not
+   * answered fail with NodeLostError, unless it `left` cleanly: then they were never run
+   * there and follow their proclets (asking the controller where they are now).
+   */
+  markLost(node: string, reason: string, left = false): void {
     if (this.#lost.has(node)) return;
     this.#lost.set(node, reason);
     for (const [pid, n] of this.#locations) if (n === node) this.#locations.delete(pid);
-    const failed: Pending[] = [];
-    for (const [callId, p] of this.#pending.entries()) {
-      if (p.node === node) {
+    const affected: Array<[number, Pending]> = [];
+    for (const [callId, p] of this.#pending.entries()) if (p.node === node) affected.push([callId, p]);
+    for (const [callId, p] of affected) {
+      if (left && p.pid.charCodeAt(0) !== 64 /* @: system proclets leave with their node */) {
+        p.hops++;
+        this.locate(p.pid).then(
+          (n) => this.#resend(callId, p, n),
+          (e: unknown) => {
+            if (this.#pending.take(callId) === p) p.reject(e);
+          },
+        );
+      } else {
         this.#pending.take(callId);
-        failed.push(p);
+        p.reject(this.#nodeLostError(node, reason, [p.pid]));
       }
     }
-    for (const p of failed) p.reject(this.#nodeLostError(node, reason, [p.pid]));
   }
 
-  #onPeerLost(peer: string, reason: string): void {
-    this.markLost(peer, reason);
+  #onPeerLost(peer: string, reason: string, left: boolean): void {
+    this.markLost(peer, reason, left);
     this.onPeerLost?.(peer, reason);
   }
 
@@ -779,6 +796,22 @@ export class Runtime {
     this.#markSize(slot);
   }
 
+  /** Applies a new capacity: the memory budget at once, CPUs as worker slots free up. */
+  setCapacity(cpus: number | null, memory: number | null): void {
+    if (this.budget === null) throw new CapacityError(`${this.id} is a client and has no capacity`);
+    if (memory !== null) this.budget.memory = memory;
+    if (cpus !== null) {
+      this.budget.cpus = cpus;
+      this.#workers?.resize(cpus);
+    }
+  }
+
+  /** Leaves the cluster after a drain. */
+  async leave(): Promise<void> {
+    await this.close();
+    this.onLeave?.();
+  }
+
   runTask(spec: TaskSpec, input: unknown, options?: RunTaskOptions): Promise<unknown> {
     if (this.budget === null || this.budget.cpus === 0) {
       return Promise.reject(new CapacityError(`${this.id} has no CPUs to run tasks on; run the task from a proclet on a node with cpus > 0`));
@@ -789,10 +822,16 @@ export class Runtime {
 
   // ---------------------------------------------------------------- shutdown
 
+  /** Runs `fn` when the runtime closes. */
+  onClose(fn: () => void): void {
+    this.#closeHooks.push(fn);
+  }
+
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#flush();
     this.#closed = true;
+    for (const fn of this.#closeHooks.splice(0)) fn();
     if (this.#sizeTimer !== null) clearTimeout(this.#sizeTimer);
     const err = this.#closedError();
     for (const [callId, p] of [...this.#pending.entries()]) {

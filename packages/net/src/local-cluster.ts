@@ -3,7 +3,8 @@
  * ports, a fresh secret), waits until every one is ready, and returns a `Cluster` whose
  * view is a client in this process (it hosts no proclets; every call is a real RPC).
  *
- * No process is left behind: `close()` sends SIGTERM and then SIGKILL to stragglers; if
+ * No process is left behind: `close()` sends SIGINT (leave at once, no drain) and then
+ * SIGKILL to stragglers; if
  * this process dies first, each daemon sees its standard input close and leaves; and on a
  * normal exit of this process any still-running daemon is killed.
  */
@@ -221,7 +222,7 @@ function lines(stream: NodeJS.ReadableStream, onLine: (line: string) => void): v
 async function stop(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  child.kill('SIGTERM');
+  child.kill('SIGINT');
   const timer = setTimeout(() => child.kill('SIGKILL'), 3000);
   await exited;
   clearTimeout(timer);
