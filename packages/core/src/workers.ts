@@ -127,7 +127,8 @@ const WORKER_MAIN = new URL('./worker-main.js', import.meta.url);
 
 /** @internal One node's worker threads. */
 export class WorkerPool {
-  readonly size: number;
+  /** Compute slots: at most this many tasks run at once (changed by `resize`). */
+  size: number;
   readonly #node: string;
   readonly #slots: Slot[] = [];
   /** FIFO of jobs; `#head` is the first live index (cheap shift). */
@@ -193,6 +194,15 @@ export class WorkerPool {
     });
   }
 
+  /**
+   * Changes the number of compute slots. Fewer: running batches finish, and no worker
+   * starts new work until fewer than `size` are busy. More: queued tasks start at once.
+   */
+  resize(size: number): void {
+    this.size = size;
+    this.#pump();
+  }
+
   #kind(spec: TaskSpec): Kind {
     let kind = this.#kindsBySpec.get(spec);
     if (kind !== undefined) return kind;
@@ -241,12 +251,23 @@ export class WorkerPool {
     }
   }
 
-  /** An idle worker, a new one, or one that holds little work (for short tasks). */
+  /**
+   * An idle worker, a new one, or one that holds little work (for short tasks). While
+   * `size` workers are busy only they get more work, and while more than `size` are (after
+   * a `resize` down) none does.
+   */
   #pickSlot(first: Job): Slot | undefined {
     let light: Slot | undefined;
     let lightMs = PIPELINE_MS;
+    const busy = this.busy;
+    // Shrunk below the workers still busy: they finish what they hold, nothing more.
+    if (busy > this.size) return undefined;
+    const full = busy === this.size;
     for (const s of this.#slots) {
-      if (s.batches.length === 0) return s;
+      if (s.batches.length === 0) {
+        if (full) continue;
+        return s;
+      }
       if (s.batches.length < MAX_DEPTH) {
         const ms = heldMs(s);
         if (ms < lightMs) {
@@ -255,7 +276,7 @@ export class WorkerPool {
         }
       }
     }
-    if (this.#slots.length < this.size) return this.#spawn();
+    if (!full && this.#slots.length < this.size) return this.#spawn();
     // Only short, measured tasks wait behind other work on a worker.
     return first.solo || !(first.kind.estMs < BATCH_MS) ? undefined : light;
   }

@@ -99,13 +99,24 @@ async function main(argv: string[]): Promise<void> {
     if (leaving) return;
     leaving = true;
     process.stderr.write(`quicksand node ${node.id} leaving (${why})\n`);
-    const force = setTimeout(() => process.exit(0), 5000);
+    const force = setTimeout(() => {
+      process.stderr.write(`quicksand node ${node.id}: leaving took too long; exiting\n`);
+      process.exit(1);
+    }, 30_000);
     force.unref();
-    node.close().then(
+    const how = why === 'SIGTERM' ? node.drain() : node.close();
+    how.then(
       () => process.exit(0),
-      () => process.exit(1),
+      (e: unknown) => {
+        process.stderr.write(`quicksand node ${node.id}: could not drain (${(e as Error).message}); closing anyway\n`);
+        node.close().then(
+          () => process.exit(1),
+          () => process.exit(1),
+        );
+      },
     );
   };
+  // SIGTERM drains (every proclet moves to other nodes first); SIGINT and a dead parent close at once.
   process.on('SIGTERM', () => leave('SIGTERM'));
   process.on('SIGINT', () => leave('SIGINT'));
   if (process.env.QUICKSAND_EXIT_WITH_PARENT === '1') {

@@ -104,6 +104,7 @@ function extract(value: unknown, out: Uint8Array[], depth: number): unknown {
     let copy: unknown[] | null = null;
     for (let i = 0; i < value.length; i++) {
       const v: unknown = value[i];
+      if (v === null || typeof v !== 'object') continue;
       const r = extract(v, out, depth + 1);
       if (r !== v) {
         copy ??= value.slice();
@@ -118,6 +119,7 @@ function extract(value: unknown, out: Uint8Array[], depth: number): unknown {
   for (const k in value) {
     if (++n > SCAN_WIDTH) return copy ?? value;
     const v = (value as Record<string, unknown>)[k];
+    if (v === null || typeof v !== 'object') continue;
     const r = extract(v, out, depth + 1);
     if (r !== v) {
       copy ??= { ...(value as Record<string, unknown>) };

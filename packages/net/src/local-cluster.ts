@@ -3,7 +3,8 @@
  * ports, a fresh secret), waits until every one is ready, and returns a `Cluster` whose
  * view is a client in this process (it hosts no proclets; every call is a real RPC).
  *
- * No process is left behind: `close()` sends SIGTERM and then SIGKILL to stragglers; if
+ * No process is left behind: `close()` sends SIGINT (leave at once, no drain) and then
+ * SIGKILL to stragglers; if
  * this process dies first, each daemon sees its standard input close and leaves; and on a
  * normal exit of this process any still-running daemon is killed.
  */
@@ -35,6 +36,8 @@ export interface LocalClusterOptions {
    * @defaultValue 'inherit'
    */
   logs?: 'inherit' | 'silent';
+  /** Extra Node.js flags for every node process, e.g. `['--cpu-prof']` or `['--max-old-space-size=4096']`. */
+  execArgv?: string[];
 }
 
 /** @internal One daemon of a local cluster. */
@@ -95,6 +98,8 @@ export class LocalCluster {
     if (opts.peerTimeoutMs !== undefined) extra.push('--peer-timeout-ms', String(checkInt(opts.peerTimeoutMs, 'options.peerTimeoutMs')));
     if (opts.maxFrameBytes !== undefined) extra.push('--max-frame-bytes', String(parseSize(opts.maxFrameBytes, 'options.maxFrameBytes')));
     const logs = opts.logs ?? 'inherit';
+    const execArgv = opts.execArgv ?? [];
+    if (!Array.isArray(execArgv) || execArgv.some((a) => typeof a !== 'string')) throw new TypeError('options.execArgv must be an array of strings');
     killAllOnExit();
 
     const nodes: LocalNode[] = [];
@@ -102,9 +107,9 @@ export class LocalCluster {
       await Promise.all(nodes.map((n) => stop(n.process)));
     };
     try {
-      const first = await launch('n0', specs[0]!, undefined, secret, extra, logs, timeout);
+      const first = await launch('n0', specs[0]!, undefined, secret, extra, logs, timeout, execArgv);
       nodes.push(first);
-      const rest = await Promise.allSettled(specs.slice(1).map((spec, i) => launch(`n${i + 1}`, spec, first.url, secret, extra, logs, timeout)));
+      const rest = await Promise.allSettled(specs.slice(1).map((spec, i) => launch(`n${i + 1}`, spec, first.url, secret, extra, logs, timeout, execArgv)));
       for (const r of rest) if (r.status === 'fulfilled') nodes.push(r.value);
       const failed = rest.find((r) => r.status === 'rejected');
       if (failed !== undefined) throw failed.reason;
@@ -160,8 +165,8 @@ export function localSecret(cluster: Cluster): string {
   return c.secret;
 }
 
-function launch(id: string, spec: { cpus: number; memory: number }, join: string | undefined, secret: string, extra: string[], logs: 'inherit' | 'silent', timeoutMs: number): Promise<LocalNode> {
-  const args = [CLI, 'node', '--listen', '127.0.0.1:0', '--cpus', String(spec.cpus), '--memory', String(spec.memory), '--id', id, ...extra];
+function launch(id: string, spec: { cpus: number; memory: number }, join: string | undefined, secret: string, extra: string[], logs: 'inherit' | 'silent', timeoutMs: number, execArgv: string[]): Promise<LocalNode> {
+  const args = [...execArgv, CLI, 'node', '--listen', '127.0.0.1:0', '--cpus', String(spec.cpus), '--memory', String(spec.memory), '--id', id, ...extra];
   if (join !== undefined) args.push('--join', join);
   const child = spawn(process.execPath, args, {
     env: { ...process.env, QUICKSAND_SECRET: secret, QUICKSAND_EXIT_WITH_PARENT: '1', QUICKSAND_DAEMON: undefined },
@@ -217,7 +222,7 @@ function lines(stream: NodeJS.ReadableStream, onLine: (line: string) => void): v
 async function stop(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  child.kill('SIGTERM');
+  child.kill('SIGINT');
   const timer = setTimeout(() => child.kill('SIGKILL'), 3000);
   await exited;
   clearTimeout(timer);

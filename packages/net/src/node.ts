@@ -44,7 +44,12 @@ export interface QuicksandNode {
   readonly controller: string;
   /** A view of the cluster from this node. */
   readonly cluster: Cluster;
-  /** Leaves: closes connections, workers and the server. */
+  /**
+   * Leaves gracefully: asks the controller to move every proclet away, then closes.
+   * The controller's own node cannot drain; it just closes.
+   */
+  drain(): Promise<void>;
+  /** Leaves at once: closes connections, workers and the server. */
   close(): Promise<void>;
 }
 
@@ -122,16 +127,32 @@ export async function startNode(options: NodeOptions): Promise<QuicksandNode> {
     throw new Error(`node ${id} could not register with the controller on ${controller}: ${(e as Error).message}`, { cause: e });
   }
   let closed = false;
+  const left = new Promise<void>((resolve) => {
+    rt.onLeave = resolve;
+  });
+  const close = async (): Promise<void> => {
+    if (closed) return;
+    closed = true;
+    await rt.close();
+  };
   return {
     id,
     url,
     controller,
     cluster: rt.facade,
-    async close() {
+    async drain() {
       if (closed) return;
+      if (controller === id) return close();
+      try {
+        await rt.invoke(CONTROLLER_ID, 'drain', [id]);
+      } catch (e) {
+        // The controller tells this node to leave before its answer can arrive.
+        if (!rt.closed) throw e;
+      }
+      await left;
       closed = true;
-      await rt.close();
     },
+    close,
   };
 }
 

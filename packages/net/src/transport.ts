@@ -63,6 +63,8 @@ interface Conn {
 }
 
 const HANDSHAKE_MAX = 4096;
+/** Close code of a clean departure (the runtime closed first). */
+const LEFT_CODE = 4100;
 
 /** @internal The ws implementation of core's `Transport`. */
 export class WsTransport implements Transport {
@@ -362,7 +364,8 @@ export class WsTransport implements Transport {
     if (peer === null) return;
     if (!conn.authed && !conn.outgoing) return;
     if (this.#send.get(peer) === conn) this.#send.delete(peer);
-    this.#peerLost(peer, conn.authed ? `connection closed (${code}${reason ? `: ${reason}` : ''})` : `cannot connect (${code}${reason ? `: ${reason}` : ''})`);
+    // A peer that closes with LEFT_CODE closed its runtime first: what it did not answer, it never ran.
+    this.#peerLost(peer, conn.authed ? `connection closed (${code}${reason ? `: ${reason}` : ''})` : `cannot connect (${code}${reason ? `: ${reason}` : ''})`, code === LEFT_CODE);
   }
 
   /** Closes a connection because of a protocol problem, with a logged reason. */
@@ -383,13 +386,13 @@ export class WsTransport implements Transport {
     for (const conn of this.#conns) if (conn.peer === peer) this.#drop(conn, reason);
   }
 
-  #peerLost(peer: string, reason: string): void {
+  #peerLost(peer: string, reason: string, left = false): void {
     if (this.#lost.has(peer)) return;
     this.#lost.add(peer);
     this.#send.delete(peer);
     for (const conn of this.#conns) if (conn.peer === peer) conn.ws.terminate();
     const h = this.#handlers;
-    if (h !== null) setImmediate(() => h.peerLost(peer, reason));
+    if (h !== null) setImmediate(() => h.peerLost(peer, reason, left));
   }
 
   #beat(): void {
@@ -414,7 +417,7 @@ export class WsTransport implements Transport {
         new Promise<void>((resolve) => {
           if (conn.ws.readyState === WebSocket.CLOSED) return resolve();
           conn.ws.once('close', () => resolve());
-          conn.ws.close(1001, 'closing');
+          conn.ws.close(LEFT_CODE, 'left');
           setTimeout(() => {
             conn.ws.terminate();
             resolve();
