@@ -7,6 +7,8 @@
  * - `tinyTasksPerSec` / `piscinaTinyTasksPerSec` / `tinyTaskRatio`: one trivial task
  *   (`inc`) per call, 1,000 calls in flight. Ours: `pool.run` on an in-process cluster of
  *   one node with THREADS cpus (so the same threads as Piscina). Rounds alternate; medians.
+ *   Also `tinySequentialPerSec` / `piscinaTinySequentialPerSec`: one call at a time
+ *   (round-trip latency, where batching cannot help).
  * - `mapItemsPerSec` / `piscinaMapItemsPerSec` / `mapRatio`: a cheap function
  *   (`x * 2 + 1`) on every element of a 1M-element array. Piscina: one task per element,
  *   10,000 in flight (with `--quick`, over the first 100,000 elements only: the rate is
@@ -104,6 +106,12 @@ try {
   }
   const piscinaTiny = median(P);
   const tiny = median(Q);
+  const PS: number[] = [];
+  const QS: number[] = [];
+  for (let r = 0; r < (f.quick ? 3 : 7); r++) {
+    PS.push(await rate(f.quick ? 3_000 : 10_000, 1, (i) => piscina.run(i, { name: 'inc' })));
+    QS.push(await rate(f.quick ? 3_000 : 10_000, 1, (i) => pool.run(inc, i)));
+  }
 
   // ------------------------------------------------------------ map over 1M elements
   const M = 1_000_000;
@@ -158,6 +166,8 @@ try {
     { key: 'piscinaTinyTasksPerSec', value: piscinaTiny, note: 'baseline: Piscina, one trivial task per call, 1,000 in flight' },
     { key: 'tinyTasksPerSec', value: tiny, note: 'pool.run, same load' },
     { key: 'tinyTaskRatio', value: tiny / piscinaTiny, note: 'bar: >= 1' },
+    { key: 'piscinaTinySequentialPerSec', value: median(PS), note: 'baseline: Piscina, one call at a time' },
+    { key: 'tinySequentialPerSec', value: median(QS), note: 'pool.run, one call at a time' },
     { key: 'piscinaMapItemsPerSec', value: piscinaMap, note: `baseline: Piscina, one task per element${f.quick ? ' (first 100k of 1M)' : ''}` },
     { key: 'mapItemsPerSec', value: mapRate, note: 'pool.map over 1M elements (PROVISIONAL: array source)' },
     { key: 'mapRatio', value: mapRate / piscinaMap, note: 'bar: >= 5' },
