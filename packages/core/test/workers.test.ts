@@ -88,3 +88,32 @@ describe('WorkerPool — many small tasks in flight', () => {
     expect(spans[1]![0]).to.be.lessThan(spans[0]![1]);
   });
 });
+
+describe('WorkerPool — resized while batches run', () => {
+  it('lets no more than the new size of workers run at once, batched or not', async () => {
+    const pool = new WorkerPool(2, 'test');
+    try {
+      const spin = taskFromFunction((ms: number) => {
+        const t0 = performance.timeOrigin + performance.now();
+        while (performance.timeOrigin + performance.now() - t0 < ms);
+        return [t0, performance.timeOrigin + performance.now()];
+      });
+      await Promise.all([pool.run(spin, 0.05), pool.run(spin, 0.05)]); // measured as short: batched from now on
+      const before = Array.from({ length: 200 }, () => pool.run(spin, 0.5));
+      pool.resize(1);
+      const resizedAt = performance.timeOrigin + performance.now();
+      const after = (await Promise.all(Array.from({ length: 200 }, () => pool.run(spin, 0.5)))) as Array<[number, number]>;
+      await Promise.all(before);
+      // Every task queued after the resize that started once the earlier work was done
+      // ran alone: no two of them overlap.
+      const lastBefore = Math.max(...((await Promise.all(before)) as Array<[number, number]>).map((s) => s[1]));
+      const late = after.filter((s) => s[0] > Math.max(resizedAt, lastBefore)).sort((a, b) => a[0] - b[0]);
+      expect(late.length).to.be.greaterThan(10);
+      for (let i = 1; i < late.length; i++) expect(late[i]![0]).to.be.at.least(late[i - 1]![1]);
+      pool.resize(2);
+      expect(await pool.run(spin, 0.05)).to.have.length(2);
+    } finally {
+      await pool.close();
+    }
+  });
+});

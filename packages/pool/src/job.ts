@@ -72,10 +72,10 @@ export interface JobOptions {
   onProgress?: (progress: JobProgress) => void;
 }
 
-/** @internal A runner as the pool knows it. */
+/** @internal A runner as the pool knows it; `node` follows its migrations. */
 export interface RunnerInfo {
   readonly ref: Ref<Runner>;
-  readonly node: string;
+  node: string;
 }
 
 /** @internal Counters a pool keeps over its jobs. */

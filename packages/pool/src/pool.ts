@@ -4,7 +4,7 @@
  * coordinates data-parallel jobs (see `job.ts`) from the caller's process.
  */
 import { AbortedError, ClosedError } from '@quicksand/core';
-import type { Cluster, NodeStats } from '@quicksand/core';
+import type { Cluster, MigrationEvent, NodeStats } from '@quicksand/core';
 import type { RangeOp } from '@quicksand/core/internal';
 import { ShardedQueue } from '@quicksand/queue';
 import { JobRun } from './job.js';
@@ -125,10 +125,16 @@ export class ThreadPool {
   #closed = false;
   #load: { at: number; stats: Promise<NodeStats[]> } | null = null;
 
+  /** Keeps the runners' nodes current when the scheduler moves them. */
+  readonly #onMigration = (e: MigrationEvent): void => {
+    for (const s of this.#slots) if (s.ref.id === e.proclet) s.node = e.to;
+  };
+
   private constructor(cluster: Cluster, id: string, slots: Slot[]) {
     this.cluster = cluster;
     this.#id = id;
     this.#slots = slots;
+    cluster.on('migration', this.#onMigration);
   }
 
   /**
@@ -257,6 +263,7 @@ export class ThreadPool {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.cluster.off('migration', this.#onMigration);
     await Promise.allSettled(this.#slots.map((s) => this.cluster.destroy(s.ref)));
   }
 

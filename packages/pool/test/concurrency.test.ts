@@ -72,3 +72,22 @@ describe('ThreadPool jobs — using the cluster\'s CPUs', () => {
     expect(new Set(spans.map((s) => s.thread)).size).to.equal(2);
   });
 });
+
+describe('ThreadPool — compute proclets moved by the scheduler', () => {
+  let cluster: Cluster;
+  let pool: ThreadPool;
+  afterEach(async () => {
+    await pool.close();
+    await cluster.close();
+  });
+
+  it('follows them when a node loses its CPUs, and keeps running jobs', async () => {
+    cluster = await Cluster.start({ nodes: [{ cpus: 1, memory: '64MiB' }, { cpus: 1, memory: '64MiB' }] });
+    pool = await ThreadPool.create(cluster);
+    expect(pool.stats().nodes).to.deep.equal({ n0: 1, n1: 1 });
+    await cluster.setCapacity('n1', { cpus: 0 });
+    await eventually(() => pool.stats().nodes.n0 === 2, 'both runners on n0');
+    const xs = Array.from({ length: 5_000 }, (_, i) => i);
+    expect(await pool.map(xs, pool.task<number, number>(tasks, 'square'))).to.deep.equal(xs.map((x) => x * x));
+  });
+});
