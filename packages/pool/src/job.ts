@@ -101,6 +101,8 @@ export interface JobSpec {
   readonly fn: TaskSpec;
   readonly source: Source;
   readonly sink: Sink;
+  /** The output is written in source order as the job goes (a queue or a vector). */
+  readonly ordered: boolean;
   /** The output queue, for rate matching. */
   readonly queue?: ShardedQueue<unknown> | undefined;
   /** Initial accumulator (reduce). */
@@ -192,7 +194,7 @@ export class JobRun {
     this.#ctx = ctx;
     this.#spec = spec;
     this.#options = options;
-    this.#ranged = spec.source.kind === 'ranged' && spec.queue === undefined;
+    this.#ranged = spec.source.kind === 'ranged' && !spec.ordered;
     this.#lanes = ctx.runners.map((runner) => ({ runner, state: ACTIVE, inflight: 0, cursor: 0, end: 0, chunk: 1, used: false }));
     this.#total = spec.source.kind === 'ranged' ? spec.source.length : undefined;
     this.promise = new Promise((resolve, reject) => {
@@ -267,7 +269,7 @@ export class JobRun {
       lane.cursor = end;
       return { start, end, items: (source as { slice(s: number, e: number): ArrayLike<unknown> }).slice(start, end) };
     }
-    if (this.#spec.queue !== undefined && this.#spec.sink.backlog + this.#inflightItems >= this.#window()) return null;
+    if (this.#spec.ordered && this.#spec.sink.backlog + this.#inflightItems >= this.#window()) return null;
     if (source.kind === 'ranged') {
       const n = source.length;
       if (this.#front >= n) return null;

@@ -10,7 +10,7 @@ import { ShardedQueue } from '@quicksand/queue';
 import { JobRun } from './job.js';
 import type { JobCounters, JobOptions, RunnerInfo } from './job.js';
 import { RunnerType } from './runner.js';
-import { ArraySink, ChunkListSink, DiscardSink, QueueSink, ReduceSink } from './sinks.js';
+import { ArraySink, ChunkListSink, DiscardSink, OrderedSink, ReduceSink, queueTarget } from './sinks.js';
 import type { Sink } from './sinks.js';
 import { toSource } from './sources.js';
 import type { PoolSource } from './sources.js';
@@ -293,14 +293,15 @@ export class ThreadPool {
     const box: { job?: JobRun } = {};
     let sink: Sink;
     if (queue !== undefined) {
-      sink = new QueueSink(queue, (opts as QueueOutputOptions<unknown>).closeOutput ?? true, () => box.job?.onOutput(), (e) => box.job?.abort(e));
+      const target = queueTarget(queue, (opts as QueueOutputOptions<unknown>).closeOutput ?? true);
+      sink = new OrderedSink(target, () => box.job?.onOutput(), (e) => box.job?.abort(e));
     } else if (op === 'map') sink = new ArraySink(src.kind === 'ranged' ? src.length : undefined);
     else if (op === 'filter') sink = new ChunkListSink();
     else if (op === 'reduce') sink = new ReduceSink(init, combine!);
     else sink = new DiscardSink();
     this.#jobs++;
     const ctx = { id: `${this.#id}:${this.#jobs}`, runners: this.#slots, load: () => this.#nodeLoad(), counters: this.#counters };
-    const job = (box.job = new JobRun(ctx, { op, fn, source: src, sink, queue, init }, opts));
+    const job = (box.job = new JobRun(ctx, { op, fn, source: src, sink, ordered: queue !== undefined, queue, init }, opts));
     await job.start();
     return await job.promise;
   }

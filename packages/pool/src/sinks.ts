@@ -110,14 +110,24 @@ export class DiscardSink implements Sink {
   }
 }
 
+/** @internal Where an ordered sink delivers: push in order, then close or not. */
+export interface OrderedTarget {
+  /** Appends values after everything pushed before; may wait (backpressure). */
+  push(values: unknown[]): Promise<void>;
+  /** All values are in: finish the output and give the job's result. */
+  end(): Promise<unknown>;
+  /** The job failed: release the output. */
+  fail(): Promise<void>;
+}
+
 /**
- * @internal map or filter into a queue: a chunk's results are pushed once every chunk
- * before it has been pushed, one push at a time, so the queue sees source order. A full
- * queue makes the pushes wait; the job sees that as a growing backlog.
+ * @internal map or filter into a structure fed in order (a queue, a vector): a chunk's
+ * results are pushed once every chunk before it has been pushed, one push at a time, so
+ * the output sees source order. A push that waits (a full queue) shows as a growing
+ * backlog, which holds back the hand-out of new chunks.
  */
-export class QueueSink implements Sink {
-  readonly queue: ShardedQueue<unknown>;
-  readonly #close: boolean;
+export class OrderedSink implements Sink {
+  readonly #target: OrderedTarget;
   readonly #pending = new Map<number, { end: number; values: unknown[] }>();
   #emitAt = 0;
   #backlog = 0;
@@ -127,9 +137,8 @@ export class QueueSink implements Sink {
   readonly #onProgress: () => void;
   readonly #onError: (e: unknown) => void;
 
-  constructor(queue: ShardedQueue<unknown>, close: boolean, onProgress: () => void, onError: (e: unknown) => void) {
-    this.queue = queue;
-    this.#close = close;
+  constructor(target: OrderedTarget, onProgress: () => void, onError: (e: unknown) => void) {
+    this.#target = target;
     this.#onProgress = onProgress;
     this.#onError = onError;
   }
@@ -156,7 +165,7 @@ export class QueueSink implements Sink {
         const start = this.#emitAt;
         this.#pending.delete(start);
         try {
-          if (next.values.length > 0) await this.queue.pushAll(next.values);
+          if (next.values.length > 0) await this.#target.push(next.values);
         } catch (e) {
           this.#error = e instanceof Error ? e : new Error(String(e));
           this.#onError(this.#error);
@@ -177,14 +186,27 @@ export class QueueSink implements Sink {
     while (this.#running) await this.#idle;
     if (this.#error !== null) throw this.#error;
     if (this.#emitAt < total) throw new Error(`internal: job output stopped at position ${this.#emitAt} of ${total}`);
-    if (this.#close) await this.queue.close();
-    return this.queue;
+    return await this.#target.end();
   }
 
   async abandon(): Promise<void> {
     this.#pending.clear();
-    if (this.#close) await this.queue.close().catch(() => undefined);
+    await this.#target.fail().catch(() => undefined);
   }
+}
+
+/** @internal An ordered target that pushes into a queue, closing it at the end if asked. */
+export function queueTarget(queue: ShardedQueue<unknown>, close: boolean): OrderedTarget {
+  return {
+    push: (values) => queue.pushAll(values),
+    end: async () => {
+      if (close) await queue.close();
+      return queue;
+    },
+    fail: async () => {
+      if (close) await queue.close();
+    },
+  };
 }
 
 /** Values of chunks keyed by start, joined in start order. */
