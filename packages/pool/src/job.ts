@@ -49,7 +49,7 @@ import { approxBytes } from '@quicksand/queue/internal';
 import type { ExecRequest, Runner } from './runner.js';
 import type { Ref } from '@quicksand/core';
 import type { Sink } from './sinks.js';
-import type { Source } from './sources.js';
+import type { RangedSource, Source } from './sources.js';
 
 /** How far a job has got. */
 export interface JobProgress {
@@ -82,6 +82,10 @@ export interface RunnerInfo {
 export interface JobCounters {
   steals: number;
   splits: number;
+  /** Chunks run by a runner on the node that holds their data (sources that say where). */
+  localChunks: number;
+  /** Chunks run by a runner on another node than their data's. */
+  remoteChunks: number;
   suspensions: number;
   resumptions: number;
 }
@@ -125,17 +129,25 @@ const LOAD_TICK_MS = 100;
 /** A starving consumer this soon after a shrink makes rate matching more cautious. */
 const STARVE_AFTER_SHRINK_MS = 250;
 
+const NO_ITEMS: readonly unknown[] = [];
+
 const ACTIVE = 0;
 const PARKED = 1;
 const SUSPENDED = 2;
+
+/** Part of a source a runner owns: next position, end, and the node holding the data (if known). */
+interface Span {
+  cursor: number;
+  end: number;
+  node: string | undefined;
+}
 
 interface Lane {
   readonly runner: RunnerInfo;
   state: number;
   inflight: number;
-  /** Own range (ranged policy): next position and end. */
-  cursor: number;
-  end: number;
+  /** Own ranges (ranged policy), worked front to back. */
+  spans: Span[];
   /** Elements in its next chunk. */
   chunk: number;
   used: boolean;
@@ -195,7 +207,7 @@ export class JobRun {
     this.#spec = spec;
     this.#options = options;
     this.#ranged = spec.source.kind === 'ranged' && !spec.ordered;
-    this.#lanes = ctx.runners.map((runner) => ({ runner, state: ACTIVE, inflight: 0, cursor: 0, end: 0, chunk: 1, used: false }));
+    this.#lanes = ctx.runners.map((runner) => ({ runner, state: ACTIVE, inflight: 0, spans: [], chunk: 1, used: false }));
     this.#total = spec.source.kind === 'ranged' ? spec.source.length : undefined;
     this.promise = new Promise((resolve, reject) => {
       this.#resolve = resolve;
@@ -223,11 +235,7 @@ export class JobRun {
     this.#sizeChunks();
     const active = this.#lanes.filter((l) => l.state === ACTIVE);
     if (this.#ranged) {
-      const n = this.#total!;
-      active.forEach((lane, i) => {
-        lane.cursor = Math.floor((i * n) / active.length);
-        lane.end = Math.floor(((i + 1) * n) / active.length);
-      });
+      partition(this.#spec.source as RangedSource, active);
       if (active.length > 1) this.#ctx.counters.splits += active.length - 1;
     }
     if (this.#lanes.some((l) => l.state === PARKED)) this.#every(LOAD_TICK_MS, () => void this.#loadTick());
@@ -263,11 +271,20 @@ export class JobRun {
   #nextChunk(lane: Lane): Chunk | null {
     const source = this.#spec.source;
     if (this.#ranged) {
-      if (lane.cursor >= lane.end && !this.#steal(lane, 'steals')) return null;
-      const start = lane.cursor;
-      const end = Math.min(lane.end, start + lane.chunk);
-      lane.cursor = end;
-      return { start, end, items: (source as { slice(s: number, e: number): ArrayLike<unknown> }).slice(start, end) };
+      let span = lane.spans[0];
+      while (span !== undefined && span.cursor >= span.end) {
+        lane.spans.shift();
+        span = lane.spans[0];
+      }
+      if (span === undefined) {
+        if (!this.#steal(lane, 'steals')) return null;
+        span = lane.spans[0]!;
+      }
+      const start = span.cursor;
+      const end = Math.min(span.end, start + lane.chunk);
+      span.cursor = end;
+      if (span.node !== undefined) this.#ctx.counters[span.node === lane.runner.node ? 'localChunks' : 'remoteChunks']++;
+      return { start, end, items: this.#items(source as RangedSource, start, end) };
     }
     if (this.#spec.ordered && this.#spec.sink.backlog + this.#inflightItems >= this.#window()) return null;
     if (source.kind === 'ranged') {
@@ -276,7 +293,7 @@ export class JobRun {
       const start = this.#front;
       const end = Math.min(n, start + lane.chunk);
       this.#front = end;
-      return { start, end, items: source.slice(start, end) };
+      return { start, end, items: this.#items(source, start, end) };
     }
     const available = this.#buffered();
     if (available === 0) return null;
@@ -297,25 +314,37 @@ export class JobRun {
     return { start, end: start + k, items };
   }
 
-  /** Gives `lane` the upper half of the largest remaining range; false when none is worth it. */
+  /**
+   * Gives `lane` the upper half of the largest remaining range of another runner, or of
+   * the largest one whose data is on `lane`'s node when that one is not much smaller
+   * (at least a quarter of the largest); false when no range has two elements left.
+   */
   #steal(lane: Lane, count: 'steals' | 'splits'): boolean {
-    let victim: Lane | undefined;
-    let most = 1;
+    let best: { span: Span; owner: Lane; rem: number } | undefined;
+    let local: { span: Span; owner: Lane; rem: number } | undefined;
     for (const l of this.#lanes) {
-      const rem = l.end - l.cursor;
-      if (l !== lane && rem > most) {
-        victim = l;
-        most = rem;
+      if (l === lane) continue;
+      for (const span of l.spans) {
+        const rem = span.end - span.cursor;
+        if (rem < 2) continue;
+        if (best === undefined || rem > best.rem) best = { span, owner: l, rem };
+        if (span.node === lane.runner.node && (local === undefined || rem > local.rem)) local = { span, owner: l, rem };
       }
     }
-    if (victim === undefined) return false;
-    const mid = victim.cursor + Math.ceil(most / 2);
-    lane.cursor = mid;
-    lane.end = victim.end;
-    victim.end = mid;
-    lane.chunk = Math.max(lane.chunk, Math.min(victim.chunk, Math.ceil(most / 2)));
+    const pick = local !== undefined && best !== undefined && local.rem * 4 >= best.rem ? local : best;
+    if (pick === undefined) return false;
+    const { span, owner, rem } = pick;
+    const mid = span.cursor + Math.ceil(rem / 2);
+    lane.spans.push({ cursor: mid, end: span.end, node: span.node });
+    span.end = mid;
+    lane.chunk = Math.max(lane.chunk, Math.min(owner.chunk, Math.ceil(rem / 2)));
     this.#ctx.counters[count]++;
     return true;
+  }
+
+  /** The elements of a chunk to send, or an empty list when the runner reads them itself. */
+  #items(source: RangedSource, start: number, end: number): ArrayLike<unknown> {
+    return source.slice !== undefined ? source.slice(start, end) : NO_ITEMS;
   }
 
   #dispatch(lane: Lane, chunk: Chunk): void {
@@ -368,10 +397,13 @@ export class JobRun {
   #sizeChunks(): void {
     const source = this.#spec.source;
     if (source.kind === 'ranged' && source.length > 0) {
-      const sample = source.slice(0, Math.min(source.length, 16));
-      let bytes = 0;
-      for (let i = 0; i < sample.length; i++) bytes += approxBytes(sample[i]);
-      const per = Math.max(1, bytes / sample.length);
+      let per = source.bytesPerItem ?? 8;
+      if (source.slice !== undefined) {
+        const sample = source.slice(0, Math.min(source.length, 16));
+        let bytes = 0;
+        for (let i = 0; i < sample.length; i++) bytes += approxBytes(sample[i]);
+        per = Math.max(1, bytes / sample.length);
+      }
       this.#maxItems = Math.max(1, Math.min(MAX_CHUNK_ITEMS, Math.floor(MAX_CHUNK_BYTES / per)));
     }
     this.#capacity().then((c) => {
@@ -435,7 +467,7 @@ export class JobRun {
     for (const l of this.#lanes) if (l.inflight > 0) return;
     const source = this.#spec.source;
     if (this.#ranged) {
-      for (const l of this.#lanes) if (l.cursor < l.end) return;
+      for (const l of this.#lanes) for (const span of l.spans) if (span.cursor < span.end) return;
     } else if (source.kind === 'ranged') {
       if (this.#front < source.length) return;
     } else if (!this.#ended || this.#buffered() > 0) {
@@ -682,4 +714,49 @@ export class JobRun {
 
 function abortedError(): AbortedError {
   return new AbortedError('the job was aborted by its signal; its workers were told to stop');
+}
+
+/**
+ * Hands the positions of a ranged source to the active runners: the data each node holds
+ * (when the source says where) goes to the runners on that node, split evenly among them;
+ * the rest is split evenly among all runners. Stealing evens out what this leaves uneven.
+ */
+function partition(source: RangedSource, lanes: Lane[]): void {
+  const n = source.length;
+  const byNode = new Map<string, Lane[]>();
+  for (const l of lanes) byNode.set(l.runner.node, [...(byNode.get(l.runner.node) ?? []), l]);
+  const local = new Map<string, Span[]>();
+  const elsewhere: Span[] = [];
+  for (const p of source.placement ?? [{ lo: 0, hi: n, node: undefined }]) {
+    const lo = Math.max(0, p.lo);
+    const hi = Math.min(n, p.hi);
+    if (hi <= lo) continue;
+    const span: Span = { cursor: lo, end: hi, node: p.node };
+    if (p.node !== undefined && byNode.has(p.node)) local.set(p.node, [...(local.get(p.node) ?? []), span]);
+    else elsewhere.push(span);
+  }
+  for (const [node, spans] of local) deal(spans, byNode.get(node)!);
+  deal(elsewhere, lanes);
+}
+
+/** Cuts `spans` (in order) into `lanes.length` runs of equal element count, one per lane. */
+function deal(spans: Span[], lanes: Lane[]): void {
+  const total = spans.reduce((a, s) => a + (s.end - s.cursor), 0);
+  if (total === 0 || lanes.length === 0) return;
+  let k = 0;
+  let given = 0;
+  for (const s of spans) {
+    let at = s.cursor;
+    while (at < s.end) {
+      const quota = Math.floor(((k + 1) * total) / lanes.length) - given;
+      const take = Math.min(s.end - at, Math.max(0, quota));
+      if (take > 0) {
+        lanes[k]!.spans.push({ cursor: at, end: at + take, node: s.node });
+        at += take;
+        given += take;
+      }
+      if (given >= Math.floor(((k + 1) * total) / lanes.length) && k < lanes.length - 1) k++;
+      else if (take === 0) break;
+    }
+  }
 }

@@ -80,6 +80,10 @@ export interface PoolStats {
   steals: number;
   /** Times a job's range was split onto a runner with free CPU (at the start and later). */
   splits: number;
+  /** Chunks run by a runner on the node that holds their data (for sources that say where). */
+  localChunks: number;
+  /** Chunks run by a runner on another node than the one holding their data. */
+  remoteChunks: number;
   /** Times rate matching suspended a runner because the output queue filled up. */
   suspensions: number;
   /** Times rate matching resumed a runner because the output queue ran low. */
@@ -119,7 +123,7 @@ export class ThreadPool {
   readonly cluster: Cluster;
   readonly #id: string;
   readonly #slots: Slot[];
-  readonly #counters: JobCounters = { steals: 0, splits: 0, suspensions: 0, resumptions: 0 };
+  readonly #counters: JobCounters = { steals: 0, splits: 0, localChunks: 0, remoteChunks: 0, suspensions: 0, resumptions: 0 };
   #tasks = 0;
   #jobs = 0;
   #closed = false;

@@ -16,8 +16,12 @@ export type PoolSource<T> = readonly T[] | ArrayLike<T> | ShardedQueue<T> | Iter
 export interface RangedSource {
   readonly kind: 'ranged';
   readonly length: number;
-  /** The elements of [start, end), as an array or a fresh typed array. */
-  slice(start: number, end: number): ArrayLike<unknown>;
+  /** The elements of [start, end), as an array or a fresh typed array; absent when runners read them. */
+  slice?(start: number, end: number): ArrayLike<unknown>;
+  /** Estimated bytes of one element, when `slice` is absent (otherwise sampled). */
+  readonly bytesPerItem?: number;
+  /** Which node holds which positions, when the data lives in the cluster. */
+  readonly placement?: ReadonlyArray<{ lo: number; hi: number; node: string | undefined }>;
 }
 
 /** @internal A source read front to back. */
