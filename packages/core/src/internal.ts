@@ -23,3 +23,5 @@ export { checkInt, checkNumber, checkString, checkOptions, describe } from './op
 export { WorkerPool } from './workers.js';
 /** @internal */
 export { Slot } from './slot.js';
+/** @internal */
+export { bindName, lookupName, unbindName } from './names.js';
