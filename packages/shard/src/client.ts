@@ -1,0 +1,247 @@
+/**
+ * The client side of a sharded structure: the cached route table (left key -> shard Ref)
+ * and the recovery from stale routes, shared by every handle on the same structure in the
+ * same cluster view.
+ *
+ * Semantics:
+ * - `route(key)` is the hot path: a binary search over the cached left keys (a
+ *   `Float64Array`) that returns the shard's `Ref`, a few tens of nanoseconds.
+ * - `recover(error, ref, attempt)` turns a shard's refusal into the right action: pull
+ *   the route changes up to the version the shard named (`'range'`), ask the index to
+ *   split a shard far past its bound (`'full'`) or to relieve a node out of memory
+ *   (`'memory'`), or refresh after calling a shard that a merge destroyed. It throws
+ *   anything else, and gives up after {@link MAX_ATTEMPTS} attempts.
+ * - Concurrent refreshes share one request to the index.
+ *
+ * Invariants: `lefts`, `refs` and `ids` always describe one consistent version of the
+ * routes, the one in `version`; Refs are reused across refreshes, so a Ref bound to a
+ * local shard keeps its fast path.
+ */
+import { ClosedError, StaleRouteError, hasErrorCode, isQuicksandError } from '@quicksand/core';
+import type { Cluster, Ref } from '@quicksand/core';
+import type { ShardConfig } from './options.js';
+import type { ShardIndex } from './index-proclet.js';
+import { STALE_FULL, STALE_MEMORY } from './protocol.js';
+import type { RouteDelta, RouteChange, ShardStat } from './protocol.js';
+
+/** Attempts at one operation before giving up on stale routes. */
+export const MAX_ATTEMPTS = 64;
+
+const clients = new WeakMap<Cluster, Map<string, ShardClient>>();
+
+/** @internal Route cache and retry logic of one structure in one cluster view. */
+export class ShardClient {
+  readonly cluster: Cluster;
+  readonly index: Ref<ShardIndex>;
+  readonly cfg: ShardConfig;
+  version = 0;
+  lefts = new Float64Array(0);
+  refs: Ref[] = [];
+  ids: string[] = [];
+  #refCache = new Map<string, Ref>();
+  #pulling: Promise<void> | null = null;
+  #closed = false;
+
+  private constructor(cluster: Cluster, index: Ref<ShardIndex>, cfg: ShardConfig) {
+    this.cluster = cluster;
+    this.index = index;
+    this.cfg = cfg;
+  }
+
+  /** The shared client for the structure whose index is `indexId`, in this view. */
+  static async attach(cluster: Cluster, indexId: string): Promise<ShardClient> {
+    let byId = clients.get(cluster);
+    if (byId === undefined) {
+      byId = new Map();
+      clients.set(cluster, byId);
+    }
+    const known = byId.get(indexId);
+    if (known !== undefined && !known.#closed) return known;
+    const index = cluster.ref<ShardIndex>(indexId);
+    const info = await index.call('info');
+    if (info.dead) throw new ClosedError(`${info.cfg.kind} '${info.cfg.name}' was destroyed`);
+    const c = new ShardClient(cluster, index, info.cfg);
+    const table = await index.call('table');
+    c.#apply({ version: table.version, full: true, changes: table.lefts.map((l, i): RouteChange => [l, table.ids[i]!]) });
+    const again = byId.get(indexId);
+    if (again !== undefined && !again.#closed) return again;
+    byId.set(indexId, c);
+    return c;
+  }
+
+  /** `"vector 'name'"`, for messages. */
+  get what(): string {
+    return `${this.cfg.kind} '${this.cfg.name}'`;
+  }
+
+  /** The shard owning `key` according to the cached routes. */
+  route(key: number): Ref {
+    return this.refs[this.position(key)]!;
+  }
+
+  /** Position in the route table of the shard owning `key`: a binary search over the left keys. */
+  position(key: number): number {
+    const l = this.lefts;
+    let lo = 0;
+    let hi = l.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >>> 1;
+      if (l[mid]! <= key) lo = mid;
+      else hi = mid - 1;
+    }
+    return lo;
+  }
+
+  /** End (exclusive) of the range of the shard at `pos`, per the cached routes. */
+  rightOf(pos: number): number {
+    return pos + 1 < this.lefts.length ? this.lefts[pos + 1]! : this.cfg.space;
+  }
+
+  /** The last shard (a vector's tail). */
+  last(): Ref {
+    return this.refs[this.refs.length - 1]!;
+  }
+
+  /**
+   * Handles a refusal from `ref` so the operation can be retried with fresh routes.
+   * @throws the error itself when it is not about routes, and after MAX_ATTEMPTS attempts.
+   */
+  async recover(e: unknown, ref: Ref, attempt: number): Promise<void> {
+    this.#check();
+    if (attempt >= MAX_ATTEMPTS) {
+      throw new StaleRouteError(`${this.what}: gave up after ${MAX_ATTEMPTS} attempts to reach the shard owning a key while routes kept changing (last: ${(e as Error).message})`, { cause: e });
+    }
+    if (hasErrorCode(e, 'QS_ERR_STALE')) {
+      const d = e.data;
+      const need = typeof d.version === 'number' ? d.version : this.version + 1;
+      if (d.reason === STALE_MEMORY) await this.index.call('relieve', ref.id, typeof d.need === 'number' ? d.need : 0);
+      else if (d.reason === STALE_FULL) await this.index.call('split', ref.id, false);
+      await this.refresh(need);
+    } else if (hasErrorCode(e, 'QS_ERR_PROCLET_NOT_FOUND')) {
+      // The shard was destroyed by a merge or clear committed at a version this client may
+      // not have seen. (The error may name the controller, which was asked where it is.)
+      if (this.ids.includes(ref.id)) await this.refresh(this.version + 1);
+    } else {
+      throw e;
+    }
+    if (attempt >= 8) await new Promise((r) => setTimeout(r, Math.min(50, attempt)));
+  }
+
+  /** Retries `fn` on the shard owning `key` until it stops refusing. */
+  async retry<R>(e: unknown, ref: Ref, key: number, fn: (ref: Ref) => Promise<R>): Promise<R> {
+    for (let attempt = 0; ; attempt++) {
+      await this.recover(e, ref, attempt);
+      ref = key < 0 ? this.last() : this.route(key);
+      try {
+        return await fn(ref);
+      } catch (err) {
+        e = err;
+      }
+    }
+  }
+
+  /** Brings the routes to version `need` or later (or to the newest there is). */
+  async refresh(need: number): Promise<void> {
+    for (let round = 0; round < 2; round++) {
+      if (this.version >= need) return;
+      this.#pulling ??= this.#pull(need).finally(() => {
+        this.#pulling = null;
+      });
+      await this.#pulling;
+    }
+  }
+
+  async #pull(need: number): Promise<void> {
+    let d: RouteDelta;
+    try {
+      d = await this.index.call('routes', this.version, need);
+    } catch (e) {
+      if (hasErrorCode(e, 'QS_ERR_PROCLET_NOT_FOUND') || hasErrorCode(e, 'QS_ERR_CLOSED')) {
+        this.#closed = true;
+        throw new ClosedError(`${this.what} was destroyed`, { cause: e });
+      }
+      throw e;
+    }
+    if (d.version > this.version) this.#apply(d);
+  }
+
+  #apply(d: RouteDelta): void {
+    const table = new Map<number, string>();
+    if (!d.full) for (let i = 0; i < this.ids.length; i++) table.set(this.lefts[i]!, this.ids[i]!);
+    for (const [left, id] of d.changes) {
+      if (id === null) table.delete(left);
+      else table.set(left, id);
+    }
+    const lefts = [...table.keys()].sort((a, b) => a - b);
+    const ids = lefts.map((l) => table.get(l)!);
+    if (lefts.length === 0 || lefts[0] !== 0) throw new StaleRouteError(`${this.what}: the index sent routes that do not start at key 0 (version ${d.version})`);
+    const live = new Set(ids);
+    for (const id of this.#refCache.keys()) if (!live.has(id)) this.#refCache.delete(id);
+    this.refs = ids.map((id) => {
+      let r = this.#refCache.get(id);
+      if (r === undefined) {
+        r = this.cluster.ref(id);
+        this.#refCache.set(id, r);
+      }
+      return r;
+    });
+    this.ids = ids;
+    this.lefts = Float64Array.from(lefts);
+    this.version = d.version;
+  }
+
+  /**
+   * Calls `stat` on every shard and returns the answers once they tile the key space
+   * exactly (each key counted once), refreshing and retrying while splits or merges race.
+   */
+  async stats(): Promise<ShardStat[]> {
+    for (let attempt = 0; ; attempt++) {
+      const refs = this.refs;
+      let out: ShardStat[] | null = null;
+      let err: unknown = null;
+      let errRef: Ref | null = null;
+      try {
+        out = await Promise.all(
+          refs.map((r) =>
+            (r as Ref<{ stat(): ShardStat }>).call('stat').catch((e: unknown) => {
+              errRef ??= r;
+              throw e;
+            }),
+          ),
+        );
+      } catch (e) {
+        err = e;
+      }
+      if (out !== null) {
+        out.sort((a, b) => a.lo - b.lo || a.hi - b.hi);
+        const nonEmpty = out.filter((s) => s.lo < s.hi);
+        let at = 0;
+        let ok = true;
+        for (const s of nonEmpty) {
+          if (s.lo !== at) ok = false;
+          at = s.hi;
+        }
+        if (ok && at === this.cfg.space) return nonEmpty;
+        const need = Math.max(this.version + 1, ...out.map((s) => s.version));
+        err = new StaleRouteError(`${this.what}: shard ranges did not tile the key space at routes version ${this.version}`, { data: { version: need } });
+        errRef = refs[0]!;
+      }
+      await this.recover(err, errRef ?? refs[0]!, attempt);
+    }
+  }
+
+  /** Forgets this client (after the structure is destroyed). */
+  close(): void {
+    this.#closed = true;
+    clients.get(this.cluster)?.delete(this.index.id);
+  }
+
+  #check(): void {
+    if (this.#closed) throw new ClosedError(`${this.what} was destroyed`);
+  }
+
+  /** True for errors that mean the structure itself is gone. */
+  static isGone(e: unknown): boolean {
+    return isQuicksandError(e) && e.code === 'QS_ERR_CLOSED';
+  }
+}
