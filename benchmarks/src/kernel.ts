@@ -12,9 +12,10 @@
  * Not measured: real sockets (see the `net` benchmark).
  * Rounds of each kind are interleaved; figures are medians over rounds.
  */
-import { Cluster, defineProclet } from '@quicksand/core';
+import { Cluster } from '@quicksand/core';
 import { flags, median, nowNs, report, tick } from './harness.js';
 import type { Row } from './harness.js';
+import { BlobType, CounterType } from './types.js';
 
 const f = flags();
 
@@ -26,36 +27,11 @@ class Plain {
   }
 }
 
-class Bench {
-  n = 0;
-  async inc(x: number): Promise<number> {
-    this.n += x;
-    return this.n;
-  }
-  async incAfterAwait(x: number): Promise<number> {
-    await Promise.resolve();
-    this.n += x;
-    return this.n;
-  }
-}
-const BenchType = defineProclet('bench.kernel.Counter', Bench, { module: import.meta.url });
-
-class Blob {
-  data: Uint8Array;
-  constructor(bytes: number) {
-    this.data = new Uint8Array(bytes).fill(7);
-  }
-  length(): number {
-    return this.data.byteLength;
-  }
-}
-const BlobType = defineProclet('bench.kernel.Blob', Blob, { module: import.meta.url });
-
 const cluster = await Cluster.start({ nodes: [{ cpus: 1, memory: '1GiB' }, { cpus: 1, memory: '1GiB' }] });
 try {
   const plain = new Plain();
-  const local = await cluster.create(BenchType, [], { node: cluster.nodeId });
-  const remote = await cluster.create(BenchType, [], { node: 'n1' });
+  const local = await cluster.create(CounterType, [], { node: cluster.nodeId });
+  const remote = await cluster.create(CounterType, [], { node: 'n1' });
 
   const N = f.quick ? 100_000 : 200_000;
   const rounds = f.quick ? 15 : 41;

@@ -15,7 +15,7 @@ import { Ref } from './ref.js';
 import { CONTROLLER_ID, Runtime, agentId } from './runtime.js';
 import { InProcessNetwork } from './transport.js';
 import { Controller, ControllerType, NodeAgent, NodeAgentType } from './controller.js';
-import type { ClusterStats, CreateRequest, MigrationEvent, NodeLostEvent } from './controller.js';
+import type { CapacityEvent, ClusterStats, CreateRequest, DrainResult, MigrationEvent, NodeJoinedEvent, NodeLostEvent } from './controller.js';
 import { RemotePtr, PointerType } from './pointer.js';
 import type { PointerCell } from './pointer.js';
 
@@ -59,6 +59,12 @@ export interface ClusterEvents {
   migration: MigrationEvent;
   /** A node was lost with its proclets. */
   nodeLost: NodeLostEvent;
+  /** A node joined the cluster. */
+  nodeJoined: NodeJoinedEvent;
+  /** A node's capacity changed (`setCapacity`). */
+  capacity: CapacityEvent;
+  /** A node finished draining and left. */
+  drained: DrainResult;
   /** Other events published by structures and schedulers (splits, merges...). */
   [topic: string]: unknown;
 }
@@ -147,6 +153,7 @@ export class Cluster {
     if (opts.node !== undefined) req.node = opts.node;
     if (opts.near !== undefined) req.near = nearId(opts.near);
     if (opts.size !== undefined) req.size = parseSize(opts.size, 'options.size');
+    if (type.pinned) req.pinned = true;
     const [id] = (await this.#rt.invoke(CONTROLLER_ID, 'create', [type.name, type.module ?? null, type.kind, args, req])) as [string, string];
     return this.#rt.ref<T>(id);
   }
@@ -214,6 +221,31 @@ export class Cluster {
   async stats(): Promise<ClusterStats> {
     this.#open();
     return (await this.#rt.invoke(CONTROLLER_ID, 'stats', [])) as ClusterStats;
+  }
+
+  /**
+   * Changes a node's capacity, as when another tenant takes (or returns) CPUs or memory.
+   * Resolves once the node applies it; compute work follows at once, and memory proclets
+   * beyond the new budget move to nodes with room (see the `migration` events).
+   * @throws RangeError for a negative or fractional value.
+   */
+  async setCapacity(node: string, capacity: { cpus?: number; memory?: Size }): Promise<CapacityEvent> {
+    this.#open();
+    const c = checkOptions(capacity, 'capacity');
+    const cpus = c.cpus === undefined ? null : checkInt(c.cpus, 'capacity.cpus', 0, 1024);
+    const memory = c.memory === undefined ? null : parseSize(c.memory, 'capacity.memory');
+    return (await this.#rt.invoke(CONTROLLER_ID, 'setCapacity', [node, cpus, memory])) as CapacityEvent;
+  }
+
+  /**
+   * Moves every proclet off `node`, then lets the node leave the cluster. Nothing is lost;
+   * calls racing the moves follow them. The controller's node cannot be drained.
+   * @throws Error naming the proclets that could not move (then the node stays).
+   */
+  async drain(node: string): Promise<DrainResult> {
+    this.#open();
+    if (typeof node !== 'string' || node.length === 0) throw new TypeError('drain: node must be a node id');
+    return (await this.#rt.invoke(CONTROLLER_ID, 'drain', [node])) as DrainResult;
   }
 
   /** Ids of the nodes in the cluster, lost ones excluded. */
@@ -284,6 +316,7 @@ export function attachController(rt: Runtime): Controller {
   const controller = new Controller(rt);
   rt.hostSystem(CONTROLLER_ID, ControllerType as never, controller);
   rt.onPeerLost = (peer, reason) => controller.nodeLost(peer, reason);
+  rt.onClose(() => controller._stop());
   return controller;
 }
 

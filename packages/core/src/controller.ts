@@ -24,6 +24,8 @@ import type { Frame } from './codec.js';
 import { defineProclet } from './proclet.js';
 import type { ProcletKind } from './proclet.js';
 import { agentId } from './runtime.js';
+import { Scheduler } from './scheduler.js';
+import type { SchedulerTuning } from './scheduler.js';
 import type { MigrateOutResult, NodeUsage, Runtime } from './runtime.js';
 
 /** A migration that happened: emitted as the `migration` event and returned by `cluster.migrate`. */
@@ -54,6 +56,18 @@ export interface NodeLostEvent {
   reason: string;
   /** Proclets that were on it and are gone. */
   proclets: string[];
+}
+
+/** A node joined the cluster: emitted as the `nodeJoined` event. */
+export interface NodeJoinedEvent {
+  /** The new node's id. */
+  node: string;
+  /** Its compute slots. */
+  cpus: number;
+  /** Its memory budget in bytes. */
+  memory: number;
+  /** Where it can be dialed (`ws://host:port`), or null in-process. */
+  address: string | null;
 }
 
 /** One node in {@link ClusterStats}. */
@@ -115,6 +129,9 @@ export interface NodeRecord {
   reserved: number;
   compute: number;
   lost: string | null;
+  address: string | null;
+  /** Being drained: no new placements; everything moves away. */
+  draining: boolean;
 }
 
 interface Entry {
@@ -123,6 +140,7 @@ interface Entry {
   kind: ProcletKind;
   node: string;
   size: number;
+  pinned: boolean;
   busy: Promise<unknown> | null;
 }
 
@@ -131,6 +149,29 @@ export interface CreateRequest {
   node?: string;
   near?: string;
   size?: number;
+  pinned?: boolean;
+}
+
+/** A node's capacity changed: emitted as the `capacity` event. */
+export interface CapacityEvent {
+  /** The node. */
+  node: string;
+  /** Its compute slots now. */
+  cpus: number;
+  /** Its memory budget now, in bytes. */
+  memory: number;
+}
+
+/** A drain finished: emitted as the `drained` event and returned by `cluster.drain`. */
+export interface DrainResult {
+  /** The node that left. */
+  node: string;
+  /** Proclets moved off it. */
+  moved: number;
+  /** Bytes of proclet state moved. */
+  bytes: number;
+  /** Milliseconds from the request to the node leaving. */
+  ms: number;
 }
 
 /** @internal The controller proclet. */
@@ -145,20 +186,38 @@ export class Controller {
   #seq = 0;
   #migrations = 0;
   #lostProclets = 0;
+  readonly #scheduler: Scheduler;
 
-  constructor(rt: Runtime) {
+  constructor(rt: Runtime, tuning: Partial<SchedulerTuning> = {}) {
     this.#rt = rt;
+    this.#scheduler = new Scheduler(
+      {
+        liveNodes: () => [...this.#nodes.values()].filter((n) => n.lost === null),
+        proclets: (node) => [...this.#dir.values()].filter((e) => e.node === node).map((e) => ({ id: e.id, kind: e.kind, size: e.size, busy: e.busy !== null, pinned: e.pinned })),
+        migrate: (id, to, reason) => this.migrate(id, to, reason),
+        emit: (topic, payload) => this.#emit(topic, payload),
+      },
+      tuning,
+    );
+    this.#scheduler.start();
   }
 
-  join(node: string, cpus: number, memory: number): string[] {
+  /**
+   * Adds a node; returns every live node as `[id, address]` so the newcomer can dial them,
+   * and tells subscribers with a `nodeJoined` event.
+   */
+  join(node: string, cpus: number, memory: number, address: string | null = null): Array<[string, string | null]> {
     if (typeof node !== 'string' || !Number.isInteger(cpus) || cpus < 0 || typeof memory !== 'number' || memory < 0) {
       throw new InvalidArgumentError(`join: bad node record ${String(node)}`);
     }
     const old = this.#nodes.get(node);
     if (old !== undefined && old.lost === null) throw new InvalidArgumentError(`node id '${node}' is already in the cluster`);
-    this.#nodes.set(node, { id: node, cpus, memory, used: 0, reserved: 0, compute: 0, lost: null });
+    if (old !== undefined) throw new InvalidArgumentError(`node id '${node}' was lost; a node that comes back must join with a new id`);
+    this.#nodes.set(node, { id: node, cpus, memory, used: 0, reserved: 0, compute: 0, lost: null, address, draining: false });
+    this.#scheduler.touch();
+    this.#emit('nodeJoined', { node, cpus, memory, address } satisfies NodeJoinedEvent);
     this.#subscribers.add(node);
-    return [...this.#nodes.keys()];
+    return [...this.#nodes.values()].filter((n) => n.lost === null).map((n) => [n.id, n.address]);
   }
 
   subscribe(node: string): void {
@@ -193,7 +252,7 @@ export class Controller {
     let best: NodeRecord | undefined;
     let bestScore = -Infinity;
     for (const n of this.#nodes.values()) {
-      if (n.lost !== null) continue;
+      if (n.lost !== null || n.draining) continue;
       const free = n.memory - n.used - n.reserved;
       if (free < size) continue;
       let score: number;
@@ -209,7 +268,7 @@ export class Controller {
       }
     }
     if (best === undefined) {
-      const live = [...this.#nodes.values()].filter((n) => n.lost === null);
+      const live = [...this.#nodes.values()].filter((n) => n.lost === null && !n.draining);
       if (kind === 'compute' && live.every((n) => n.cpus === 0)) throw new CapacityError('no node has CPUs for a compute proclet; start a node with cpus > 0');
       const free = live.reduce((a, n) => Math.max(a, n.memory - n.used - n.reserved), 0);
       throw new MemoryBudgetError(`no node has ${formatBytes(size)} of free memory (the most free on one node is ${formatBytes(free)}); add nodes or raise their memory`, {
@@ -223,6 +282,7 @@ export class Controller {
     const size = req.size ?? 0;
     const node = req.node !== undefined ? this.#live(req.node).id : this.place(kind, size, req.near);
     const rec = this.#live(node);
+    if (rec.draining) throw new CapacityError(`node ${node} is draining and takes no new proclets`);
     if (kind === 'compute' && rec.cpus === 0) throw new CapacityError(`node ${node} has no CPUs for a compute proclet`);
     const id = `p${(++this.#seq).toString(36)}`;
     rec.reserved += size;
@@ -231,7 +291,7 @@ export class Controller {
     } finally {
       rec.reserved -= size;
     }
-    this.#dir.set(id, { id, type: typeName, kind, node, size: 0, busy: null });
+    this.#dir.set(id, { id, type: typeName, kind, node, size: 0, pinned: req.pinned === true, busy: null });
     if (kind === 'compute') rec.compute++;
     return [id, node];
   }
@@ -253,6 +313,7 @@ export class Controller {
     while (entry.busy !== null) await entry.busy.catch(() => undefined);
     if (!this.#dir.has(id)) this.locate(id);
     const target = this.#live(to);
+    if (target.draining) throw new CapacityError(`cannot move proclet ${id} to node ${to}: it is draining`);
     const from = entry.node;
     if (from === to) return { proclet: id, type: entry.type, from, to, bytes: 0, blockingMs: 0, totalMs: 0, reason };
     if (entry.kind === 'memory' && target.memory - target.used - target.reserved < entry.size) {
@@ -282,6 +343,7 @@ export class Controller {
     target.used += entry.size;
     if (entry.kind === 'compute') target.compute++;
     this.#migrations++;
+    this.#scheduler.touch();
     const ev: MigrationEvent = { proclet: id, type: entry.type, from, to, bytes: res.bytes, blockingMs: res.blockingMs, totalMs: performance.now() - t0, reason };
     this.#emit('migration', ev);
     return ev;
@@ -316,6 +378,59 @@ export class Controller {
       if (n !== undefined) n.used += size - e.size;
       e.size = size;
     }
+    this.#scheduler.touch();
+    // Fast, local decision: a node over its high-water mark sheds proclets now.
+    if (n !== undefined && n.lost === null && n.used > n.memory * 0.9) void this.#scheduler.relieveMemory(node).catch(() => undefined);
+  }
+
+  /** Called by a node that finds itself over its memory budget. */
+  relieve(node: string): void {
+    void this.#scheduler.relieveMemory(node).catch(() => undefined);
+  }
+
+  /**
+   * Changes a node's capacity (emulating another tenant taking or returning resources).
+   * The node applies it at once; compute work follows the `capacity` event, and memory
+   * over the new budget moves away.
+   */
+  async setCapacity(node: string, cpus: number | null, memory: number | null): Promise<CapacityEvent> {
+    const n = this.#live(node);
+    if (cpus !== null && (!Number.isInteger(cpus) || cpus < 0)) throw new RangeError(`cpus must be a non-negative integer, got ${cpus}`);
+    if (memory !== null && (typeof memory !== 'number' || !(memory >= 0))) throw new RangeError(`memory must be a non-negative number of bytes, got ${memory}`);
+    await this.#rt.invoke(agentId(node), 'setCapacity', [cpus, memory]);
+    if (cpus !== null) n.cpus = cpus;
+    if (memory !== null) n.memory = memory;
+    const ev: CapacityEvent = { node, cpus: n.cpus, memory: n.memory };
+    this.#emit('capacity', ev);
+    this.#scheduler.touch();
+    if (n.used > n.memory * 0.9) void this.#scheduler.relieveMemory(node).catch(() => undefined);
+    if (n.cpus === 0 && n.compute > 0) void this.#scheduler.relieveCpu(node).catch(() => undefined);
+    return ev;
+  }
+
+  /**
+   * Moves every proclet off a node, then lets it leave. New proclets are not placed there
+   * meanwhile. The controller's own node cannot be drained.
+   */
+  async drain(node: string): Promise<DrainResult> {
+    const n = this.#live(node);
+    if (node === this.#rt.id) throw new InvalidArgumentError(`node ${node} hosts the controller and cannot be drained; stop the cluster instead`);
+    const t0 = performance.now();
+    n.draining = true;
+    this.#emit('draining', { node });
+    let res: { moved: number; bytes: number };
+    try {
+      res = await this.#scheduler.drain(node);
+    } catch (e) {
+      n.draining = false;
+      throw e;
+    }
+    n.lost = 'left the cluster after draining';
+    this.#subscribers.delete(node);
+    await this.#rt.invoke(agentId(node), 'leave', []).catch(() => undefined);
+    const out: DrainResult = { node, moved: res.moved, bytes: res.bytes, ms: performance.now() - t0 };
+    this.#emit('drained', out);
+    return out;
   }
 
   /** Called by the controller's runtime when a peer is lost. */
@@ -340,6 +455,7 @@ export class Controller {
     this.#lostProclets += gone.length;
     n.used = 0;
     n.compute = 0;
+    this.#scheduler.touch();
     this.#emit('nodeLost', { node, reason, proclets: gone } satisfies NodeLostEvent);
   }
 
@@ -420,6 +536,11 @@ export class Controller {
     for (const node of this.#subscribers) this.#rt.sendEvent(node, topic, payload);
   }
 
+  /** Stops background work (the global pass); not callable remotely. */
+  _stop(): void {
+    this.#scheduler.stop();
+  }
+
   /** Lets other parts of the runtime (schedulers, structures) publish cluster events. */
   publish(topic: string, payload: unknown): void {
     if (typeof topic !== 'string') return;
@@ -447,6 +568,13 @@ export class NodeAgent {
   }
   usage(): NodeUsage {
     return this.#rt.usage();
+  }
+  setCapacity(cpus: number | null, memory: number | null): void {
+    this.#rt.setCapacity(cpus, memory);
+  }
+  /** The node leaves after answering (drain finished). */
+  leave(): void {
+    setImmediate(() => void this.#rt.leave());
   }
   ping(): string {
     return this.#rt.id;

@@ -30,7 +30,7 @@ export type { MethodName, MethodArgs, MethodResult } from './ref.js';
 export { defineProclet, contextOf } from './proclet.js';
 export type { ProcletType, ProcletTypeOptions, ProcletKind, ProcletContext } from './proclet.js';
 export { RemotePtr } from './pointer.js';
-export type { MigrationEvent, NodeLostEvent, ClusterStats, NodeStats, ProcletInfo } from './controller.js';
+export type { MigrationEvent, NodeLostEvent, NodeJoinedEvent, CapacityEvent, DrainResult, ClusterStats, NodeStats, ProcletInfo } from './controller.js';
 export { V8Codec, frameBytes, joinFrame } from './codec.js';
 export type { Codec, Frame } from './codec.js';
 export { InProcessNetwork } from './transport.js';

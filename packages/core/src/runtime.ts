@@ -41,6 +41,8 @@ import { formatBytes } from './options.js';
 import { CONTEXT, resolveType } from './proclet.js';
 import type { ProcletContext, ProcletType } from './proclet.js';
 import { Ref } from './ref.js';
+import { PendingTable } from './pending.js';
+import type { Pending } from './pending.js';
 import { ACTIVE, GONE, MIGRATING, Slot } from './slot.js';
 import type { Transport } from './transport.js';
 import { WorkerPool } from './workers.js';
@@ -59,6 +61,12 @@ export const CONTROLLER_ID = '@controller';
 export const agentId = (node: string): string => `@${node}`;
 
 const MAX_HOPS = 32;
+/**
+ * A peer's batch is sent as soon as it holds this many messages, without waiting for the
+ * end of the tick: the receiver starts on it while this side keeps producing, so the two
+ * processes overlap instead of taking turns.
+ */
+const BATCH_MAX = 128;
 const MAX_TOMBSTONES = 100_000;
 const DESTROYED = '';
 
@@ -80,15 +88,6 @@ export interface RuntimeOptions {
   log?: (message: string) => void;
 }
 
-interface Pending {
-  resolve: (v: unknown) => void;
-  reject: (e: unknown) => void;
-  pid: string;
-  method: string;
-  args: unknown[];
-  node: string;
-  hops: number;
-}
 
 /** @internal Result of the source half of a migration. */
 export interface MigrateOutResult {
@@ -116,20 +115,25 @@ export interface NodeUsage {
 export class Runtime {
   readonly id: string;
   readonly codec: Codec;
-  readonly controllerNode: string;
+  /** The node hosting the controller (known once the node has joined). */
+  controllerNode: string;
   readonly budget: NodeBudget | null;
   readonly transport: Transport;
+  readonly #closeHooks: Array<() => void> = [];
+  /** Called when the node has left after a drain (the daemon exits). */
+  onLeave: (() => void) | null = null;
   /** The cluster as seen from this runtime. */
   facade!: Cluster;
   readonly #slots = new Map<string, Slot>();
   readonly #tombstones = new Map<string, string>();
   readonly #locations = new Map<string, string>();
   readonly #locating = new Map<string, Promise<string>>();
-  readonly #pending = new Map<number, Pending>();
+  readonly #pending = new PendingTable();
   readonly #outbox = new Map<string, unknown[]>();
+  #lastNode = '';
+  #lastBox: unknown[] | undefined = undefined;
   readonly #lost = new Map<string, string>();
   #flushScheduled = false;
-  #seq = 0;
   #closed = false;
   #workers: WorkerPool | null = null;
   #log: (message: string) => void;
@@ -152,7 +156,7 @@ export class Runtime {
     this.#log = options.log ?? ((m) => process.emitWarning(m));
     this.transport.listen({
       frame: (from, bytes) => this.#onFrame(from, bytes),
-      peerLost: (peer, reason) => this.#onPeerLost(peer, reason),
+      peerLost: (peer, reason, left) => this.#onPeerLost(peer, reason, left),
     });
   }
 
@@ -182,7 +186,11 @@ export class Runtime {
       Ref.attach(ref, slot);
       return slot.invoke(method, args);
     }
-    Ref.attach(ref, null);
+    if (slot === undefined && !this.#closed) {
+      // The common remote case: one location lookup, straight to the wire.
+      const node = this.#locationOf(ref.id);
+      if (node !== undefined) return this.#send(ref.id, method, args, node, 0);
+    }
     return this.#route(ref.id, method, args, ref);
   }
 
@@ -202,6 +210,7 @@ export class Runtime {
         });
       }
     }
+    if (ref !== null) Ref.attach(ref, null);
     const node = this.#locationOf(pid);
     if (node !== undefined) return this.#send(pid, method, args, node, 0);
     return this.locate(pid).then((n) => this.#send(pid, method, args, n, 0));
@@ -235,41 +244,56 @@ export class Runtime {
   }
 
   #send(pid: string, method: string, args: unknown[], node: string, hops: number): Promise<unknown> {
-    const lost = this.#lost.get(node);
-    if (lost !== undefined) return Promise.reject(this.#nodeLostError(node, lost, [pid]));
+    if (this.#lost.size !== 0 && this.#lost.has(node)) {
+      // The cached place is gone; the proclet may have moved before (a drain): ask.
+      this.#locations.delete(pid);
+      if (hops > 0) return Promise.reject(this.#nodeLostError(node, this.#lost.get(node)!, [pid]));
+      return this.locate(pid).then((n) => this.#send(pid, method, args, n, hops + 1));
+    }
     return new Promise((resolve, reject) => {
-      const callId = ++this.#seq;
-      this.#pending.set(callId, { resolve, reject, pid, method, args, node, hops });
+      const callId = this.#pending.add({ resolve, reject, pid, method, args, node, hops });
       this.counters.callsSent++;
       this.#enqueue(node, [MSG_CALL, callId, pid, method, args]);
     });
   }
 
+  /** Sends a call that is still in the pending table (answered MOVED) to its new place. */
   #resend(callId: number, p: Pending, node: string): void {
+    if (this.#pending.get(callId) !== p) return; // failed meanwhile (node lost, closed)
     const lost = this.#lost.get(node);
     if (lost !== undefined) {
+      this.#pending.take(callId);
       p.reject(this.#nodeLostError(node, lost, [p.pid]));
       return;
     }
     if (node === this.id) {
       // The proclet moved here: run it locally (it is no longer pending on the wire).
+      this.#pending.take(callId);
       this.#route(p.pid, p.method, p.args, null).then(p.resolve, p.reject);
       return;
     }
     p.node = node;
-    this.#pending.set(callId, p);
     this.#enqueue(node, [MSG_CALL, callId, p.pid, p.method, p.args]);
   }
 
   // ---------------------------------------------------------------- wire
 
   #enqueue(node: string, msg: unknown[]): void {
-    let box = this.#outbox.get(node);
+    // Most ticks talk to one peer: remember its box.
+    let box = node === this.#lastNode ? this.#lastBox : this.#outbox.get(node);
     if (box === undefined) {
       box = [];
       this.#outbox.set(node, box);
     }
+    this.#lastNode = node;
+    this.#lastBox = box;
     box.push(msg);
+    if (box.length >= BATCH_MAX) {
+      this.#outbox.delete(node);
+      this.#lastBox = undefined;
+      this.#sendBox(node, box);
+      return;
+    }
     if (!this.#flushScheduled) {
       this.#flushScheduled = true;
       queueMicrotask(this.#flush);
@@ -288,24 +312,71 @@ export class Runtime {
 
   #flush = (): void => {
     this.#flushScheduled = false;
+    this.#lastBox = undefined;
     for (const [node, box] of this.#outbox) {
       this.#outbox.delete(node);
-      if (this.#lost.has(node)) {
-        this.#failUnsendable(box, (id) => this.#nodeLostError(node, this.#lost.get(node) ?? 'lost', [id]));
-        continue;
-      }
-      let frame: Frame | null;
-      try {
-        frame = this.codec.encode(box);
-      } catch {
-        frame = this.#encodeEach(node, box);
-        if (frame === null) continue;
-      }
-      this.counters.framesSent++;
-      this.counters.bytesSent += frameBytes(frame);
-      this.transport.send(node, frame);
+      this.#sendBox(node, box);
     }
   };
+
+  #sendBox(node: string, box: unknown[]): void {
+    if (this.#lost.has(node)) {
+      this.#failUnsendable(box, (id) => this.#nodeLostError(node, this.#lost.get(node) ?? 'lost', [id]));
+      return;
+    }
+    let frame: Frame | null;
+    try {
+      frame = this.codec.encode(box);
+    } catch {
+      frame = this.#encodeEach(node, box);
+      if (frame === null) return;
+    }
+    const limit = this.transport.maxFrameBytes;
+    if (limit !== undefined && frameBytes(frame) > limit) {
+      if (box.length > 1) {
+        // Too big together: send each message alone.
+        for (const msg of box) this.#sendOne(node, msg, limit);
+        return;
+      }
+      this.#tooBig(node, box[0] as unknown[], frameBytes(frame), limit);
+      return;
+    }
+    this.counters.framesSent++;
+    this.counters.bytesSent += frameBytes(frame);
+    this.transport.send(node, frame);
+  }
+
+  #sendOne(node: string, msg: unknown, limit: number): void {
+    let frame: Frame | null;
+    try {
+      frame = this.codec.encode([msg]);
+    } catch {
+      frame = this.#encodeEach(node, [msg]);
+      if (frame === null) return;
+    }
+    const n = frameBytes(frame);
+    if (n > limit) {
+      this.#tooBig(node, msg as unknown[], n, limit);
+      return;
+    }
+    this.counters.framesSent++;
+    this.counters.bytesSent += n;
+    this.transport.send(node, frame);
+  }
+
+  /** A single message larger than the transport's frame limit: fail it with a clear error. */
+  #tooBig(node: string, m: unknown[], bytes: number, limit: number): void {
+    const err = new CodecError(`${describeMessage(m)} to node ${node} encodes to ${formatBytes(bytes)}, over the frame limit of ${formatBytes(limit)}; send less per call, or raise maxFrameBytes on every node`, {
+      data: { node, bytes, limit },
+    });
+    if (m[0] === MSG_CALL) {
+      this.#pending.take(m[1] as number)?.reject(err);
+    } else if (m[0] === MSG_OK) {
+      this.#enqueue(node, [MSG_ERR, m[1], toWireError(err)]);
+    } else {
+      this.#log(`quicksand: node ${this.id} dropped a message to ${node}: ${err.message}`);
+    }
+  }
 
   /** A batch failed to encode: find the messages that cannot be encoded and fail them alone. */
   #encodeEach(node: string, box: unknown[]): Frame | null {
@@ -318,9 +389,7 @@ export class Runtime {
         const m = msg as unknown[];
         const err = new CodecError(`cannot send ${describeMessage(m)} to node ${node} with the ${this.codec.name} codec: ${(e as Error).message}`, { cause: e });
         if (m[0] === MSG_CALL) {
-          const p = this.#pending.get(m[1] as number);
-          this.#pending.delete(m[1] as number);
-          p?.reject(err);
+          this.#pending.take(m[1] as number)?.reject(err);
         } else if (m[0] === MSG_OK) {
           // The result cannot cross the wire: tell the caller why instead.
           good.push([MSG_ERR, m[1], toWireError(err)]);
@@ -336,11 +405,8 @@ export class Runtime {
     for (const msg of box) {
       const m = msg as unknown[];
       if (m[0] === MSG_CALL) {
-        const p = this.#pending.get(m[1] as number);
-        if (p !== undefined) {
-          this.#pending.delete(m[1] as number);
-          p.reject(mkErr(p.pid));
-        }
+        const p = this.#pending.take(m[1] as number);
+        p?.reject(mkErr(p.pid));
       }
     }
   }
@@ -359,7 +425,12 @@ export class Runtime {
       return;
     }
     for (const m of msgs) {
-      const problem = this.#onMessage(from, m);
+      let problem: string | null;
+      try {
+        problem = this.#onMessage(from, m);
+      } catch (e) {
+        problem = `message could not be handled: ${(e as Error).message}`;
+      }
       if (problem !== null) {
         this.transport.disconnect(from, problem);
         return;
@@ -372,7 +443,10 @@ export class Runtime {
     if (!Array.isArray(m)) return 'message is not a list';
     switch (m[0]) {
       case MSG_CALL: {
-        const [, callId, pid, method, args] = m as [number, unknown, unknown, unknown, unknown];
+        const callId: unknown = m[1];
+        const pid: unknown = m[2];
+        const method: unknown = m[3];
+        const args: unknown = m[4];
         if (typeof callId !== 'number' || typeof pid !== 'string' || typeof method !== 'string' || !Array.isArray(args)) return 'malformed call message';
         this.#serve(from, callId, pid, method, args);
         return null;
@@ -383,7 +457,7 @@ export class Runtime {
         if (typeof callId !== 'number') return 'malformed reply message';
         const p = this.#pending.get(callId);
         if (p === undefined || p.node !== from) return null; // late or foreign reply: ignore
-        this.#pending.delete(callId);
+        this.#pending.take(callId);
         if (m[0] === MSG_OK) p.resolve(m[2]);
         else p.reject(fromWireError(m[2], { node: from, proclet: p.pid, method: p.method }));
         return null;
@@ -393,7 +467,6 @@ export class Runtime {
         if (typeof callId !== 'number' || (node !== null && typeof node !== 'string')) return 'malformed moved message';
         const p = this.#pending.get(callId);
         if (p === undefined || p.node !== from) return null;
-        this.#pending.delete(callId);
         this.counters.moved++;
         this.#onMoved(callId, p, from, node);
         return null;
@@ -409,6 +482,10 @@ export class Runtime {
   }
 
   #emitEvent(topic: string, payload: unknown): void {
+    if (topic === 'nodeLost') {
+      const node = (payload as { node?: unknown } | null)?.node;
+      if (typeof node === 'string' && node !== this.id) this.markLost(node, 'reported lost by the controller');
+    }
     try {
       this.events.emit(topic, payload);
     } catch (e) {
@@ -418,6 +495,7 @@ export class Runtime {
 
   #onMoved(callId: number, p: Pending, from: string, node: string | null): void {
     if (++p.hops > MAX_HOPS) {
+      this.#pending.take(callId);
       p.reject(new MigrationError(`call ${p.method} to proclet ${p.pid} was redirected ${MAX_HOPS} times without reaching it; the proclet is moving faster than calls can follow`, { data: { proclet: p.pid } }));
       return;
     }
@@ -435,7 +513,9 @@ export class Runtime {
         (n) => {
           this.#resend(callId, p, n);
         },
-        (e: unknown) => p.reject(e),
+        (e: unknown) => {
+          if (this.#pending.take(callId) === p) p.reject(e);
+        },
       );
     };
     if (delay === 0) retry();
@@ -447,10 +527,22 @@ export class Runtime {
     if (slot !== undefined) {
       if (slot.state === ACTIVE) {
         this.counters.callsServed++;
-        slot.invoke(method, args).then(
-          (v) => this.#enqueue(from, [MSG_OK, callId, v]),
-          (e: unknown) => this.#enqueue(from, [MSG_ERR, callId, toWireError(e)]),
-        );
+        let r: unknown;
+        try {
+          r = slot.invokeRaw(method, args);
+        } catch (e) {
+          this.#enqueue(from, [MSG_ERR, callId, toWireError(e)]);
+          return;
+        }
+        if (r instanceof Promise) {
+          r.then(
+            (v) => this.#enqueue(from, [MSG_OK, callId, v]),
+            (e: unknown) => this.#enqueue(from, [MSG_ERR, callId, toWireError(e)]),
+          );
+        } else {
+          // A plain method's value: answered at once, no promise.
+          this.#enqueue(from, [MSG_OK, callId, r]);
+        }
         return;
       }
       if (slot.state === MIGRATING) {
@@ -612,23 +704,35 @@ export class Runtime {
     return true;
   }
 
-  /** Forgets cached locations pointing at `node` and remembers it as lost. */
-  markLost(node: string, reason: string): void {
+  /**
+   * Forgets cached locations pointing at `node` and remembers it as gone. Calls it had not
+   * answered fail with NodeLostError, unless it `left` cleanly: then they were never run
+   * there and follow their proclets (asking the controller where they are now).
+   */
+  markLost(node: string, reason: string, left = false): void {
     if (this.#lost.has(node)) return;
     this.#lost.set(node, reason);
     for (const [pid, n] of this.#locations) if (n === node) this.#locations.delete(pid);
-    const failed: Pending[] = [];
-    for (const [callId, p] of this.#pending) {
-      if (p.node === node) {
-        this.#pending.delete(callId);
-        failed.push(p);
+    const affected: Array<[number, Pending]> = [];
+    for (const [callId, p] of this.#pending.entries()) if (p.node === node) affected.push([callId, p]);
+    for (const [callId, p] of affected) {
+      if (left && p.pid.charCodeAt(0) !== 64 /* @: system proclets leave with their node */) {
+        p.hops++;
+        this.locate(p.pid).then(
+          (n) => this.#resend(callId, p, n),
+          (e: unknown) => {
+            if (this.#pending.take(callId) === p) p.reject(e);
+          },
+        );
+      } else {
+        this.#pending.take(callId);
+        p.reject(this.#nodeLostError(node, reason, [p.pid]));
       }
     }
-    for (const p of failed) p.reject(this.#nodeLostError(node, reason, [p.pid]));
   }
 
-  #onPeerLost(peer: string, reason: string): void {
-    this.markLost(peer, reason);
+  #onPeerLost(peer: string, reason: string, left: boolean): void {
+    this.markLost(peer, reason, left);
     this.onPeerLost?.(peer, reason);
   }
 
@@ -692,6 +796,22 @@ export class Runtime {
     this.#markSize(slot);
   }
 
+  /** Applies a new capacity: the memory budget at once, CPUs as worker slots free up. */
+  setCapacity(cpus: number | null, memory: number | null): void {
+    if (this.budget === null) throw new CapacityError(`${this.id} is a client and has no capacity`);
+    if (memory !== null) this.budget.memory = memory;
+    if (cpus !== null) {
+      this.budget.cpus = cpus;
+      this.#workers?.resize(cpus);
+    }
+  }
+
+  /** Leaves the cluster after a drain. */
+  async leave(): Promise<void> {
+    await this.close();
+    this.onLeave?.();
+  }
+
   runTask(spec: TaskSpec, input: unknown, options?: RunTaskOptions): Promise<unknown> {
     if (this.budget === null || this.budget.cpus === 0) {
       return Promise.reject(new CapacityError(`${this.id} has no CPUs to run tasks on; run the task from a proclet on a node with cpus > 0`));
@@ -702,14 +822,22 @@ export class Runtime {
 
   // ---------------------------------------------------------------- shutdown
 
+  /** Runs `fn` when the runtime closes. */
+  onClose(fn: () => void): void {
+    this.#closeHooks.push(fn);
+  }
+
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#flush();
     this.#closed = true;
+    for (const fn of this.#closeHooks.splice(0)) fn();
     if (this.#sizeTimer !== null) clearTimeout(this.#sizeTimer);
     const err = this.#closedError();
-    for (const p of this.#pending.values()) p.reject(err);
-    this.#pending.clear();
+    for (const [callId, p] of [...this.#pending.entries()]) {
+      this.#pending.take(callId);
+      p.reject(err);
+    }
     for (const slot of this.#slots.values()) {
       for (const run of slot.localQueue.splice(0)) run();
     }

@@ -74,6 +74,27 @@ export class Slot {
     return p;
   }
 
+  /**
+   * Like {@link Slot.invoke}, for a remote caller: a plain method's value comes back as it
+   * is, with no promise (and what it throws is thrown); anything else as a promise.
+   */
+  invokeRaw(method: string, args: unknown[]): unknown {
+    const info = this.methods[method];
+    if (info === undefined) throw this.noSuchMethod(method);
+    if (info.mode !== MethodMode.Sync) return this.invoke(method, args);
+    let r: unknown;
+    this.inflight++;
+    try {
+      r = info.fn.apply(this.instance, args);
+    } finally {
+      if (!isThenable(r)) this.done();
+    }
+    if (!isThenable(r)) return r;
+    const p = Promise.resolve(r);
+    p.then(this.done, this.done);
+    return p;
+  }
+
   /** Resolves once no tracked call is running. */
   quiesce(): Promise<void> {
     if (this.inflight === 0) return Promise.resolve();

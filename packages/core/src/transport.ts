@@ -14,8 +14,11 @@ import type { Frame } from './codec.js';
 export interface TransportHandlers {
   /** One frame from `from`: the bytes its sender passed to `send`, chunked or joined. */
   frame(from: string, frame: Frame): void;
-  /** `peer` is gone (crash, kill, closed connection after heartbeats stopped). */
-  peerLost(peer: string, reason: string): void;
+  /**
+   * `peer` is gone. `left` is true when it left cleanly (it closed its runtime first, so a
+   * call it had not answered was never run there); false for a crash, a kill, or silence.
+   */
+  peerLost(peer: string, reason: string, left: boolean): void;
 }
 
 /** Moves frames between nodes. */
@@ -31,6 +34,8 @@ export interface Transport {
   send(to: string, frame: Frame): void;
   /** Drops the connection with `peer` because it broke the protocol; logged with `reason`. */
   disconnect(peer: string, reason: string): void;
+  /** Largest frame the transport carries, in bytes; larger messages fail before sending. */
+  readonly maxFrameBytes?: number;
   /** Leaves the network. */
   close(): Promise<void>;
 }
@@ -67,7 +72,7 @@ export class InProcessNetwork {
     this.#endpoints.delete(node);
     t.dead = true;
     for (const other of this.#endpoints.values()) {
-      setImmediate(() => other.handlers?.peerLost(node, reason));
+      setImmediate(() => other.handlers?.peerLost(node, reason, false));
     }
   }
 
@@ -77,7 +82,7 @@ export class InProcessNetwork {
     if (target === undefined || from.dead) {
       if (!from.dead && !from.reportedLost.has(to)) {
         from.reportedLost.add(to);
-        setImmediate(() => from.handlers?.peerLost(to, `node ${to} is not on this network`));
+        setImmediate(() => from.handlers?.peerLost(to, `node ${to} is not on this network`, from.left.has(to)));
       }
       return;
     }
@@ -101,12 +106,15 @@ export class InProcessNetwork {
     }
   };
 
-  /** @internal */
+  /** @internal A clean departure: the node closed its runtime; peers are told it left. */
   remove(node: string): void {
     const t = this.#endpoints.get(node);
-    if (t !== undefined) {
-      t.dead = true;
-      this.#endpoints.delete(node);
+    if (t === undefined) return;
+    t.dead = true;
+    this.#endpoints.delete(node);
+    for (const other of this.#endpoints.values()) {
+      other.left.add(node);
+      setImmediate(() => other.handlers?.peerLost(node, 'left the network', true));
     }
   }
 }
@@ -115,6 +123,8 @@ class InProcessTransport implements Transport {
   handlers: TransportHandlers | undefined;
   dead = false;
   readonly reportedLost = new Set<string>();
+  /** Peers that left cleanly. */
+  readonly left = new Set<string>();
   constructor(
     readonly self: string,
     readonly network: InProcessNetwork,

@@ -80,7 +80,8 @@ const WORKER_MAIN = new URL('./worker-main.js', import.meta.url);
 
 /** @internal One node's worker threads. */
 export class WorkerPool {
-  readonly size: number;
+  /** Compute slots: at most this many tasks run at once (changed by `resize`). */
+  size: number;
   readonly #node: string;
   readonly #slots: Slot[] = [];
   readonly #queue: Job[] = [];
@@ -139,8 +140,18 @@ export class WorkerPool {
     });
   }
 
+  /**
+   * Changes the number of compute slots. Fewer: running tasks finish, and no new task
+   * starts until fewer than `size` run. More: queued tasks start at once.
+   */
+  resize(size: number): void {
+    this.size = size;
+    this.#pump();
+  }
+
   #pump(): void {
     while (this.#queue.length > 0) {
+      if (this.busy >= this.size) return;
       let slot = this.#slots.find((s) => s.job === null);
       if (slot === undefined) {
         if (this.#slots.length >= this.size) return;

@@ -1,0 +1,170 @@
+/**
+ * Net benchmark: Quicksand calls and migrations between real processes on loopback, next
+ * to the floors measured in the same run between this process and a plain `net` echo
+ * process (`raw-echo.ts`: length-prefixed msgpackr frames, no runtime).
+ *
+ * Measured:
+ * - `rawTcpRttUs`: p50 round trip of one small msgpackr request/reply over plain TCP.
+ * - `remoteCallP50Us` / `remoteCallP99Us`: a sequential `ref.call('add', 1)` from this
+ *   process (a LocalCluster client) to a proclet on a node process; `remoteCallRatio` =
+ *   p50 over the floor.
+ * - `rawTcpBatchedOpsPerSec`: the floor for pipelined small requests, 100 per frame, 10
+ *   frames in flight; `pipelinedOpsPerSec`: small remote calls with 1,000 in flight (the
+ *   runtime batches them per tick); `pipelinedRatio` = ours over the floor.
+ * - `rawTransfer10MiBMs`: 10 MiB of bytes to the echo process and its acknowledgement.
+ * - `migrate64KiBMs` / `migrate10MiBMs`: `cluster.migrate` of a proclet holding that many
+ *   bytes between two node processes, as the caller sees it (controller on n0, source and
+ *   target n0/n1); `migrate10MiBRatio` = over the raw transfer; `blockingWindow64KiBMs`:
+ *   how long calls to the proclet queue during the move.
+ * Not measured: multi-machine networks (loopback only).
+ */
+import { fork } from 'node:child_process';
+import { connect } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { Packr, Unpackr } from 'msgpackr';
+import { LocalCluster } from '@quicksand/net';
+import { flags, median, nowNs, percentile, report } from './harness.js';
+import { readFrames, writeFrame } from './raw-echo.js';
+import { BlobType, CounterType } from './types.js';
+
+const f = flags();
+
+async function floors(): Promise<{ rtt: number; batched: number; transfer10: number }> {
+  const child = fork(fileURLToPath(new URL('./raw-echo.js', import.meta.url)), ['serve'], { stdio: 'inherit' });
+  try {
+    const port = await new Promise<number>((resolve) => child.once('message', (p) => resolve(p as number)));
+    const socket = connect(port, '127.0.0.1');
+    socket.setNoDelay(true);
+    await new Promise((r) => socket.once('connect', r));
+    const OPTIONS = { useRecords: true, mapsAsObjects: true, moreTypes: true } as const;
+    const packr = new Packr(OPTIONS);
+    const unpackr = new Unpackr(OPTIONS);
+    let onReply: (kind: number, body: Buffer) => void = () => undefined;
+    readFrames(socket, (kind, body) => onReply(kind, body));
+    const roundTrip = (kind: number, body: Uint8Array): Promise<Buffer> =>
+      new Promise((resolve) => {
+        onReply = (_k, b) => resolve(b);
+        writeFrame(socket, kind, body);
+      });
+
+    // Round trip of one small request.
+    const rtts: number[] = [];
+    const n = f.quick ? 3000 : 10_000;
+    for (let i = 0; i < n; i++) {
+      const t = nowNs();
+      const reply = await roundTrip(1, packr.pack([[1, i, 'p1', 'add', [1]]]));
+      unpackr.unpack(reply);
+      rtts.push((nowNs() - t) / 1000);
+    }
+
+    // Pipelined, 100 requests per frame, 10 frames in flight (warm-up, then the median of runs).
+    const pipeline = async (total: number): Promise<number> => {
+      let done = 0;
+      let sentOps = 0;
+      const t0 = nowNs();
+      await new Promise<void>((resolve) => {
+        const send = (): void => {
+          const batch: unknown[] = [];
+          for (let k = 0; k < 100; k++) batch.push([1, sentOps++, 'p1', 'add', [1]]);
+          writeFrame(socket, 1, packr.pack(batch));
+        };
+        onReply = (_k, body) => {
+          done += (unpackr.unpack(body) as unknown[]).length;
+          if (done >= total) resolve();
+          else if (sentOps < total) send();
+        };
+        for (let k = 0; k < 10; k++) send();
+      });
+      return done / ((nowNs() - t0) / 1e9);
+    };
+    await pipeline(200_000);
+    const runs: number[] = [];
+    for (let r = 0; r < (f.quick ? 3 : 5); r++) runs.push(await pipeline(f.quick ? 200_000 : 400_000));
+    const batched = median(runs);
+
+    // 10 MiB of bytes and an acknowledgement.
+    const payload = new Uint8Array(10 * 1024 * 1024).fill(1);
+    const transfers: number[] = [];
+    for (let i = 0; i < (f.quick ? 5 : 15); i++) {
+      const t = nowNs();
+      await roundTrip(2, payload);
+      transfers.push((nowNs() - t) / 1e6);
+    }
+    socket.destroy();
+    return { rtt: percentile(rtts, 50), batched, transfer10: median(transfers) };
+  } finally {
+    child.kill();
+  }
+}
+
+const floor = await floors();
+const cluster = await LocalCluster.start({ nodes: [{ cpus: 1, memory: '1GiB' }, { cpus: 1, memory: '1GiB' }], logs: 'silent' });
+try {
+  const counter = await cluster.create(CounterType, [], { node: 'n1' });
+  for (let i = 0; i < 2000; i++) await counter.call('add', 1); // warm up
+  const lat: number[] = [];
+  for (let i = 0; i < (f.quick ? 3000 : 10_000); i++) {
+    const t = nowNs();
+    await counter.call('add', 1);
+    lat.push((nowNs() - t) / 1000);
+  }
+
+  const inFlight = 1000;
+  const pipeline = async (total: number): Promise<number> => {
+    let started = 0;
+    let finished = 0;
+    const t0 = nowNs();
+    await new Promise<void>((resolve, reject) => {
+      const next = (): void => {
+        if (started >= total) return;
+        started++;
+        counter.call('add', 1).then(() => {
+          if (++finished === total) resolve();
+          else next();
+        }, reject);
+      };
+      for (let k = 0; k < inFlight; k++) next();
+    });
+    return finished / ((nowNs() - t0) / 1e9);
+  };
+  await pipeline(200_000); // warm up (JIT) both processes
+  const runs: number[] = [];
+  for (let r = 0; r < (f.quick ? 3 : 5); r++) runs.push(await pipeline(f.quick ? 200_000 : 400_000));
+  const pipelined = median(runs);
+
+  const migrate = async (bytes: number, times: number): Promise<{ ms: number; blocking: number }> => {
+    const blob = await cluster.create(BlobType, [bytes], { node: 'n0' });
+    const ms: number[] = [];
+    const blocking: number[] = [];
+    for (let i = 0; i < times; i++) {
+      const t = nowNs();
+      const ev = await cluster.migrate(blob, i % 2 === 0 ? 'n1' : 'n0');
+      ms.push((nowNs() - t) / 1e6);
+      blocking.push(ev.blockingMs);
+    }
+    if ((await blob.call('length')) !== bytes) throw new Error('state lost in migration');
+    await cluster.destroy(blob);
+    return { ms: median(ms), blocking: median(blocking) };
+  };
+  const m64 = await migrate(64 * 1024, f.quick ? 20 : 60);
+  const m10 = await migrate(10 * 1024 * 1024, f.quick ? 6 : 16);
+
+  const p50 = percentile(lat, 50);
+  report('net', [
+    { key: 'rawTcpRttUs', value: floor.rtt, note: 'floor: msgpackr request/reply over plain TCP, p50' },
+    { key: 'remoteCallP50Us', value: p50 },
+    { key: 'remoteCallP99Us', value: percentile(lat, 99) },
+    { key: 'remoteCallRatio', value: p50 / floor.rtt, note: 'bar: <= 1.3' },
+    { key: 'rawTcpBatchedOpsPerSec', value: floor.batched, note: 'floor: 100 requests per frame, 10 frames in flight' },
+    { key: 'pipelinedOpsPerSec', value: pipelined, note: `${inFlight} calls in flight; bar: >= 500000` },
+    { key: 'pipelinedRatio', value: pipelined / floor.batched, note: 'bar: >= 0.7' },
+    { key: 'rawTransfer10MiBMs', value: floor.transfer10, note: 'floor: 10 MiB over plain TCP + ack' },
+    { key: 'migrate64KiBMs', value: m64.ms, note: 'bar: <= 2' },
+    { key: 'migrate10MiBMs', value: m10.ms },
+    { key: 'migrate10MiBRatio', value: m10.ms / floor.transfer10, note: 'bar: <= 1.5' },
+    { key: 'blockingWindow64KiBMs', value: m64.blocking },
+    { key: 'blockingWindow10MiBMs', value: m10.blocking },
+  ], f);
+} finally {
+  await cluster.close();
+}

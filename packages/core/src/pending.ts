@@ -1,0 +1,77 @@
+/**
+ * The calls a runtime has sent and not yet seen answered, in a slab indexed by call id.
+ *
+ * A call id encodes its slot: `id = generation * SLOTS + slot`, so a reply finds its call
+ * with one array read, and a late or forged reply whose id no longer matches the slot is
+ * ignored. A `Map` costs about 100 ns per call for the same work (set, get, delete with
+ * ever-growing keys), which is a tenth of a pipelined remote call's whole budget.
+ */
+
+/** Most calls in flight at once from one runtime. */
+const SLOTS = 2 ** 21;
+
+/** @internal A call in flight. */
+export interface Pending {
+  resolve: (v: unknown) => void;
+  reject: (e: unknown) => void;
+  pid: string;
+  method: string;
+  args: unknown[];
+  node: string;
+  hops: number;
+}
+
+/** @internal */
+export class PendingTable {
+  #calls: Array<Pending | undefined> = [];
+  #ids: number[] = [];
+  #free: number[] = [];
+  #generation = 0;
+  #size = 0;
+
+  get size(): number {
+    return this.#size;
+  }
+
+  /** Stores a call; returns its id. */
+  add(p: Pending): number {
+    let slot = this.#free.pop();
+    if (slot === undefined) {
+      slot = this.#calls.length;
+      if (slot >= SLOTS) throw new RangeError(`more than ${SLOTS} calls in flight from one runtime`);
+      this.#calls.push(undefined);
+      this.#ids.push(-1);
+    }
+    const id = ++this.#generation * SLOTS + slot;
+    this.#calls[slot] = p;
+    this.#ids[slot] = id;
+    this.#size++;
+    return id;
+  }
+
+  /** The call with this id, if it is still in flight. */
+  get(id: number): Pending | undefined {
+    const slot = id % SLOTS;
+    return this.#ids[slot] === id ? this.#calls[slot] : undefined;
+  }
+
+  /** Removes and returns the call with this id, if it is still in flight. */
+  take(id: number): Pending | undefined {
+    const slot = id % SLOTS;
+    if (this.#ids[slot] !== id) return undefined;
+    const p = this.#calls[slot];
+    this.#calls[slot] = undefined;
+    this.#ids[slot] = -1;
+    this.#free.push(slot);
+    this.#size--;
+    return p;
+  }
+
+  /** Every call in flight, with its id. */
+  *entries(): IterableIterator<[number, Pending]> {
+    for (let slot = 0; slot < this.#calls.length; slot++) {
+      const p = this.#calls[slot];
+      if (p !== undefined) yield [this.#ids[slot]!, p];
+    }
+  }
+}

@@ -1,0 +1,131 @@
+#!/usr/bin/env node
+/**
+ * The `quicksand` command.
+ *
+ *   quicksand node --listen HOST:PORT --cpus N --memory SIZE [--join ws://HOST:PORT]
+ *                  [--secret-file PATH] [--id ID] [--heartbeat-ms MS] [--peer-timeout-ms MS]
+ *                  [--max-frame-bytes SIZE]
+ *
+ * The secret comes from --secret-file, else from the QUICKSAND_SECRET environment
+ * variable; there is no unauthenticated mode. Prints one line when ready, serves until
+ * SIGTERM or SIGINT, then leaves cleanly. With QUICKSAND_EXIT_WITH_PARENT=1 it also
+ * leaves when its standard input closes (its parent died).
+ */
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { parseSize } from '@quicksand/core';
+import { readyLine, startNode } from './node.js';
+
+const USAGE = `usage: quicksand node --listen HOST:PORT --cpus N --memory SIZE [--join ws://HOST:PORT] [--secret-file PATH] [--id ID]
+                      [--heartbeat-ms MS] [--peer-timeout-ms MS] [--max-frame-bytes SIZE]
+The cluster secret is read from --secret-file, or from the QUICKSAND_SECRET environment variable.`;
+
+function fail(message: string): never {
+  process.stderr.write(`quicksand: ${message}\n${USAGE}\n`);
+  process.exit(2);
+}
+
+async function main(argv: string[]): Promise<void> {
+  // Marks this process as a daemon: LocalCluster.start refuses to run here (see there).
+  process.env.QUICKSAND_DAEMON = '1';
+  const [command, ...rest] = argv;
+  if (command !== 'node') fail(command === undefined ? 'missing command' : `unknown command '${command}'`);
+  let values: Record<string, string | undefined>;
+  try {
+    ({ values } = parseArgs({
+      args: rest,
+      options: {
+        listen: { type: 'string' },
+        cpus: { type: 'string' },
+        memory: { type: 'string' },
+        join: { type: 'string' },
+        'secret-file': { type: 'string' },
+        id: { type: 'string' },
+        'heartbeat-ms': { type: 'string' },
+        'peer-timeout-ms': { type: 'string' },
+        'max-frame-bytes': { type: 'string' },
+      },
+      strict: true,
+    }) as { values: Record<string, string | undefined> });
+  } catch (e) {
+    fail((e as Error).message);
+  }
+  if (values.listen === undefined) fail('--listen is required');
+  if (values.cpus === undefined || !/^\d+$/.test(values.cpus)) fail(`--cpus must be a non-negative integer, got ${values.cpus ?? 'nothing'}`);
+  if (values.memory === undefined) fail('--memory is required');
+  let memory: number;
+  try {
+    memory = parseSize(values.memory, '--memory');
+  } catch (e) {
+    fail((e as Error).message);
+  }
+  let secret: string | undefined;
+  if (values['secret-file'] !== undefined) {
+    try {
+      secret = readFileSync(values['secret-file'], 'utf8');
+    } catch (e) {
+      fail(`cannot read --secret-file: ${(e as Error).message}`);
+    }
+  } else {
+    secret = process.env.QUICKSAND_SECRET;
+  }
+  if (secret === undefined || secret.trim() === '') fail('no cluster secret: pass --secret-file PATH or set QUICKSAND_SECRET');
+  const num = (name: string): number | undefined => {
+    const v = values[name];
+    if (v === undefined) return undefined;
+    if (!/^\d+$/.test(v)) fail(`--${name} must be a positive integer, got ${v}`);
+    return Number(v);
+  };
+  const cpus = Number(values.cpus);
+  let node;
+  try {
+    node = await startNode({
+      listen: values.listen,
+      cpus,
+      memory,
+      join: values.join,
+      secret,
+      id: values.id,
+      heartbeatMs: num('heartbeat-ms'),
+      peerTimeoutMs: num('peer-timeout-ms'),
+      maxFrameBytes: values['max-frame-bytes'],
+    });
+  } catch (e) {
+    process.stderr.write(`quicksand: node failed to start: ${(e as Error).message}\n`);
+    process.exit(1);
+  }
+  let leaving = false;
+  const leave = (why: string): void => {
+    if (leaving) return;
+    leaving = true;
+    process.stderr.write(`quicksand node ${node.id} leaving (${why})\n`);
+    const force = setTimeout(() => {
+      process.stderr.write(`quicksand node ${node.id}: leaving took too long; exiting\n`);
+      process.exit(1);
+    }, 30_000);
+    force.unref();
+    const how = why === 'SIGTERM' ? node.drain() : node.close();
+    how.then(
+      () => process.exit(0),
+      (e: unknown) => {
+        process.stderr.write(`quicksand node ${node.id}: could not drain (${(e as Error).message}); closing anyway\n`);
+        node.close().then(
+          () => process.exit(1),
+          () => process.exit(1),
+        );
+      },
+    );
+  };
+  // SIGTERM drains (every proclet moves to other nodes first); SIGINT and a dead parent close at once.
+  process.on('SIGTERM', () => leave('SIGTERM'));
+  process.on('SIGINT', () => leave('SIGINT'));
+  if (process.env.QUICKSAND_EXIT_WITH_PARENT === '1') {
+    process.stdin.on('end', () => leave('parent exited'));
+    process.stdin.on('error', () => leave('parent exited'));
+    process.stdin.resume();
+  }
+  // Handlers first: whoever reads the ready line may signal at once.
+  process.stdout.write(`${readyLine(node, cpus, memory)}\n`);
+}
+
+await main(process.argv.slice(2));

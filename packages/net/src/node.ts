@@ -1,0 +1,162 @@
+/**
+ * A Quicksand node in this process, on the real network: a ws server, the msgpackr codec,
+ * the kernel runtime with its agent, and the controller when it is the first node.
+ * The `quicksand node` daemon is a thin CLI around {@link startNode}.
+ */
+import { Cluster, formatBytes, parseSize } from '@quicksand/core';
+import type { Codec, Size } from '@quicksand/core';
+import { CONTROLLER_ID, Runtime, attachAgent, attachController, checkInt } from '@quicksand/core/internal';
+import { MsgpackCodec } from './codec.js';
+import { WsTransport } from './transport.js';
+import { secretBytes } from './auth.js';
+
+/** Options of {@link startNode}. */
+export interface NodeOptions {
+  /** `HOST:PORT` to listen on; port 0 picks a free one. */
+  listen: string;
+  /** Compute slots (worker threads). */
+  cpus: number;
+  /** Memory budget for this node's proclets, e.g. `'1GiB'`. */
+  memory: Size;
+  /** `ws://HOST:PORT` of any node of the cluster to join; without it this node starts a new cluster and hosts its controller. */
+  join?: string;
+  /** The cluster secret, shared by every node (at least 16 bytes). */
+  secret: string | Uint8Array;
+  /** Node id. @defaultValue the listen address, `HOST:PORT` */
+  id?: string;
+  /** Largest frame accepted or sent. @defaultValue 256 MiB */
+  maxFrameBytes?: Size;
+  /** Heartbeat interval. @defaultValue 250 */
+  heartbeatMs?: number;
+  /** A peer silent this long is lost. @defaultValue 1000 */
+  peerTimeoutMs?: number;
+  /** Where the node logs protocol problems. @defaultValue stderr */
+  log?: (line: string) => void;
+}
+
+/** A running node. */
+export interface QuicksandNode {
+  /** The node id. */
+  readonly id: string;
+  /** `ws://host:port` it listens on. */
+  readonly url: string;
+  /** The node that hosts the controller. */
+  readonly controller: string;
+  /** A view of the cluster from this node. */
+  readonly cluster: Cluster;
+  /**
+   * Leaves gracefully: asks the controller to move every proclet away, then closes.
+   * The controller's own node cannot drain; it just closes.
+   */
+  drain(): Promise<void>;
+  /** Leaves at once: closes connections, workers and the server. */
+  close(): Promise<void>;
+}
+
+interface WelcomeInfo {
+  controller: string;
+  controllerUrl: string;
+}
+
+/** Parses `HOST:PORT` (IPv6 in brackets). */
+export function parseHostPort(s: string, name = 'listen'): { host: string; port: number } {
+  const m = /^\[?([^\]]*?)\]?:(\d+)$/.exec(s);
+  if (m === null || m[1] === '') throw new RangeError(`${name} must be HOST:PORT, got '${s}'`);
+  return { host: m[1]!, port: checkInt(Number(m[2]), `${name} port`, 0, 65535) };
+}
+
+/**
+ * Starts a node in this process and joins (or founds) a cluster.
+ * @throws RangeError/TypeError for bad options; an Error when the seed cannot be reached
+ * or refuses the secret.
+ */
+export async function startNode(options: NodeOptions): Promise<QuicksandNode> {
+  const { host, port } = parseHostPort(options.listen);
+  const cpus = checkInt(options.cpus, 'cpus', 0, 1024);
+  const memory = parseSize(options.memory, 'memory');
+  const secret = secretBytes(options.secret);
+  const codec: Codec = new MsgpackCodec();
+  const wanted = options.id;
+  if (wanted !== undefined && !/^[\w.:-]{1,64}$/.test(wanted)) throw new RangeError(`id must be 1-64 letters, digits, '.', ':', '_' or '-', got '${wanted}'`);
+  const transport = new WsTransport({
+    id: wanted ?? `pending-${process.pid}`,
+    kind: 'node',
+    secret,
+    maxFrameBytes: options.maxFrameBytes === undefined ? undefined : parseSize(options.maxFrameBytes, 'maxFrameBytes'),
+    heartbeatMs: options.heartbeatMs,
+    peerTimeoutMs: options.peerTimeoutMs,
+    log: options.log,
+  });
+  const url = await transport.listenOn(host, port);
+  const id = wanted ?? new URL(url).host;
+  transport.self = id;
+
+  let controller = id;
+  let controllerUrl = url;
+  if (options.join !== undefined) {
+    let seed: { id: string; info: unknown };
+    try {
+      seed = await transport.dialSeed(options.join);
+    } catch (e) {
+      await transport.close();
+      throw new Error(`node ${id} could not join through ${options.join}: ${(e as Error).message}`, { cause: e });
+    }
+    const info = seed.info as Partial<WelcomeInfo> | null;
+    if (typeof info?.controller !== 'string' || typeof info.controllerUrl !== 'string') {
+      await transport.close();
+      throw new Error(`node ${id}: ${options.join} did not say where the controller is`);
+    }
+    controller = info.controller;
+    controllerUrl = info.controllerUrl;
+    transport.addPeer(controller, controllerUrl);
+  }
+  transport.welcomeInfo = () => ({ controller, controllerUrl }) satisfies WelcomeInfo;
+
+  const rt = new Runtime({ id, transport, codec, controllerNode: controller, budget: { cpus, memory }, log: options.log });
+  rt.events.on('nodeJoined', (e: { node: string; address: string | null }) => {
+    if (e.address !== null) transport.addPeer(e.node, e.address);
+  });
+  attachAgent(rt);
+  if (controller === id) attachController(rt);
+  rt.facade = new Cluster(rt, null);
+  try {
+    const peers = (await rt.invoke(CONTROLLER_ID, 'join', [id, cpus, memory, url])) as Array<[string, string | null]>;
+    for (const [peer, address] of peers) if (address !== null) transport.addPeer(peer, address);
+  } catch (e) {
+    await rt.close();
+    throw new Error(`node ${id} could not register with the controller on ${controller}: ${(e as Error).message}`, { cause: e });
+  }
+  let closed = false;
+  const left = new Promise<void>((resolve) => {
+    rt.onLeave = resolve;
+  });
+  const close = async (): Promise<void> => {
+    if (closed) return;
+    closed = true;
+    await rt.close();
+  };
+  return {
+    id,
+    url,
+    controller,
+    cluster: rt.facade,
+    async drain() {
+      if (closed) return;
+      if (controller === id) return close();
+      try {
+        await rt.invoke(CONTROLLER_ID, 'drain', [id]);
+      } catch (e) {
+        // The controller tells this node to leave before its answer can arrive.
+        if (!rt.closed) throw e;
+      }
+      await left;
+      closed = true;
+    },
+    close,
+  };
+}
+
+/** One line describing a started node, printed by the daemon when ready. */
+export function readyLine(node: QuicksandNode, cpus: number, memory: number): string {
+  return `quicksand node ${node.id} ready at ${node.url} (cpus ${cpus}, memory ${formatBytes(memory)}, controller ${node.controller})`;
+}

@@ -1,0 +1,438 @@
+/**
+ * The WebSocket transport: one authenticated connection per direction between two nodes
+ * (each node sends on the connection it dialed and receives on any), and clients (which
+ * do not listen) are answered on the connection they dialed.
+ *
+ * Semantics: frames to one peer go out in order on one connection; a frame made of
+ * chunks is sent as one message of several fragments (no copy) and received as the list
+ * of fragments (no copy). A peer is reported lost once, when one of its connections
+ * closes or it stays silent past `peerTimeoutMs` (heartbeat pings every `heartbeatMs`),
+ * or when it cannot be dialed. Frames for a lost peer are dropped.
+ *
+ * Invariants: no data frame is passed up before the connection is authenticated; a
+ * malformed or oversized frame, a text frame after authentication, or a binary frame
+ * before it, closes that connection with a logged reason and nothing it sent is applied.
+ *
+ * Not handled: reconnecting a lost peer (a node that comes back must rejoin with a new id).
+ */
+import { WebSocket, WebSocketServer } from 'ws';
+import type { RawData } from 'ws';
+import { frameBytes } from '@quicksand/core';
+import type { Frame, Transport, TransportHandlers } from '@quicksand/core';
+import { mac, macEqual, nonce } from './auth.js';
+import type { AuthRequest, Challenge, Welcome } from './auth.js';
+
+/** Options of {@link WsTransport}. */
+export interface WsTransportOptions {
+  /** This endpoint's node or client id. */
+  id: string;
+  /** A node listens and can be dialed; a client only dials. */
+  kind: 'node' | 'client';
+  /** The cluster secret (at least 16 bytes). */
+  secret: Uint8Array;
+  /** Largest message accepted or sent, in bytes. @defaultValue 256 MiB */
+  maxFrameBytes?: number;
+  /** Heartbeat ping interval. @defaultValue 250 */
+  heartbeatMs?: number;
+  /** A peer silent this long is lost. @defaultValue 1000 */
+  peerTimeoutMs?: number;
+  /** Time allowed to complete the handshake. @defaultValue 5000 */
+  handshakeTimeoutMs?: number;
+  /** Where protocol problems are logged. @defaultValue stderr */
+  log?: (line: string) => void;
+  /** Extra data a node hands to peers that dial it (cluster bootstrap). */
+  welcomeInfo?: () => unknown;
+}
+
+interface Conn {
+  ws: WebSocket;
+  peer: string | null;
+  peerKind: 'node' | 'client' | null;
+  outgoing: boolean;
+  authed: boolean;
+  lastSeen: number;
+  queue: Frame[];
+  myNonce: string;
+  /** Dialing side: the id and nonce from the server's challenge, once answered. */
+  theirId: string | null;
+  theirNonce: string | null;
+  timer: NodeJS.Timeout | null;
+  /** Dialing side: told the outcome of the handshake (used to join through a seed). */
+  onWelcome: ((id: string, info: unknown) => void) | null;
+  onFail: ((e: Error) => void) | null;
+}
+
+const HANDSHAKE_MAX = 4096;
+/** Close code of a clean departure (the runtime closed first). */
+const LEFT_CODE = 4100;
+
+/** @internal The ws implementation of core's `Transport`. */
+export class WsTransport implements Transport {
+  /** This endpoint's id (a node started without an id takes its listen address once known). */
+  self: string;
+  readonly kind: 'node' | 'client';
+  readonly maxFrameBytes: number;
+  #url: string | null = null;
+  readonly #secret: Uint8Array;
+  readonly #heartbeatMs: number;
+  readonly #peerTimeoutMs: number;
+  readonly #handshakeTimeoutMs: number;
+  readonly #log: (line: string) => void;
+  #welcomeInfo: () => unknown;
+  #server: WebSocketServer | null = null;
+  #handlers: TransportHandlers | null = null;
+  readonly #early: Array<[string, Frame]> = [];
+  readonly #addresses = new Map<string, string>();
+  /** The connection each peer is sent to on. */
+  readonly #send = new Map<string, Conn>();
+  readonly #conns = new Set<Conn>();
+  readonly #lost = new Set<string>();
+  #heartbeat: NodeJS.Timeout | null = null;
+  #closing = false;
+  /** Counters for stats and tests. */
+  readonly counters = { framesIn: 0, framesOut: 0, bytesIn: 0, bytesOut: 0, rejected: 0 };
+
+  constructor(options: WsTransportOptions) {
+    this.self = options.id;
+    this.kind = options.kind;
+    this.#secret = options.secret;
+    this.maxFrameBytes = options.maxFrameBytes ?? 256 * 1024 * 1024;
+    this.#heartbeatMs = options.heartbeatMs ?? 250;
+    this.#peerTimeoutMs = options.peerTimeoutMs ?? 1000;
+    this.#handshakeTimeoutMs = options.handshakeTimeoutMs ?? 5000;
+    this.#log = options.log ?? ((line) => process.stderr.write(`${line}\n`));
+    this.#welcomeInfo = options.welcomeInfo ?? (() => null);
+    this.#heartbeat = setInterval(() => this.#beat(), this.#heartbeatMs);
+    this.#heartbeat.unref();
+  }
+
+  /** The `ws://host:port` this node listens on (nodes only, after {@link WsTransport.listenOn}). */
+  get url(): string | null {
+    return this.#url;
+  }
+
+  set welcomeInfo(fn: () => unknown) {
+    this.#welcomeInfo = fn;
+  }
+
+  /** Starts the server; resolves with the URL (port 0 picks a free port). */
+  async listenOn(host: string, port: number): Promise<string> {
+    const server = new WebSocketServer({ host, port, maxPayload: this.maxFrameBytes, perMessageDeflate: false, clientTracking: false });
+    this.#server = server;
+    await new Promise<void>((resolve, reject) => {
+      server.once('listening', resolve);
+      server.once('error', reject);
+    });
+    server.on('error', (e) => this.#log(`quicksand: node ${this.self} server error: ${e.message}`));
+    server.on('connection', (ws) => this.#accept(ws));
+    const addr = server.address();
+    if (typeof addr !== 'object' || addr === null) throw new Error('server has no address');
+    const h = addr.address.includes(':') ? `[${addr.address}]` : addr.address;
+    this.#url = `ws://${h}:${addr.port}`;
+    return this.#url;
+  }
+
+  /** Records where a node peer can be dialed. */
+  addPeer(id: string, url: string): void {
+    if (id === this.self) return;
+    this.#addresses.set(id, url);
+  }
+
+  /** Known peer addresses. */
+  peers(): Array<[string, string]> {
+    return [...this.#addresses];
+  }
+
+  listen(handlers: TransportHandlers): void {
+    this.#handlers = handlers;
+    for (const [from, frame] of this.#early.splice(0)) handlers.frame(from, frame);
+  }
+
+  send(to: string, frame: Frame): void {
+    if (this.#closing || this.#lost.has(to)) return;
+    let conn = this.#send.get(to);
+    if (conn === undefined) {
+      const url = this.#addresses.get(to);
+      if (url === undefined) {
+        this.#peerLost(to, `no address is known for ${to}`);
+        return;
+      }
+      conn = this.#dial(url, to);
+    }
+    if (!conn.authed) {
+      conn.queue.push(frame);
+      return;
+    }
+    this.#write(conn, frame);
+  }
+
+  #write(conn: Conn, frame: Frame): void {
+    const n = frameBytes(frame);
+    this.counters.framesOut++;
+    this.counters.bytesOut += n;
+    if (Array.isArray(frame)) {
+      const last = frame.length - 1;
+      for (let i = 0; i < frame.length; i++) conn.ws.send(frame[i]!, { binary: true, fin: i === last });
+    } else {
+      conn.ws.send(frame, { binary: true });
+    }
+  }
+
+  /**
+   * Dials a node by URL, authenticates, and resolves with its id and welcome info.
+   * Used to join a cluster through any of its nodes.
+   */
+  async dialSeed(url: string): Promise<{ id: string; info: unknown }> {
+    const conn = this.#dial(url, null);
+    return await new Promise((resolve, reject) => {
+      conn.onWelcome = (id, info) => {
+        conn.onFail = null;
+        resolve({ id, info });
+      };
+      conn.onFail = reject;
+    });
+  }
+
+  #dial(url: string, expected: string | null): Conn {
+    const ws = new WebSocket(url, {
+      maxPayload: this.maxFrameBytes,
+      perMessageDeflate: false,
+      // A zero mask: ws then skips masking the payload in JavaScript (~10 ms per MiB).
+      generateMask: () => undefined,
+      handshakeTimeout: this.#handshakeTimeoutMs,
+    });
+    ws.binaryType = 'fragments';
+    const conn: Conn = { ws, peer: expected, peerKind: 'node', outgoing: true, authed: false, lastSeen: Date.now(), queue: [], myNonce: nonce(), theirId: null, theirNonce: null, timer: null, onWelcome: null, onFail: null };
+    this.#conns.add(conn);
+    if (expected !== null) this.#send.set(expected, conn);
+    conn.timer = setTimeout(() => this.#drop(conn, 'handshake timed out'), this.#handshakeTimeoutMs);
+    ws.on('message', (data: RawData, isBinary: boolean) => this.#onMessage(conn, data, isBinary));
+    ws.on('pong', () => {
+      conn.lastSeen = Date.now();
+    });
+    ws.on('error', (e) => this.#onError(conn, e));
+    ws.on('close', (code, reason) => this.#onClose(conn, code, reason.toString()));
+    return conn;
+  }
+
+  #accept(ws: WebSocket): void {
+    ws.binaryType = 'fragments';
+    const conn: Conn = { ws, peer: null, peerKind: null, outgoing: false, authed: false, lastSeen: Date.now(), queue: [], myNonce: nonce(), theirId: null, theirNonce: null, timer: null, onWelcome: null, onFail: null };
+    this.#conns.add(conn);
+    conn.timer = setTimeout(() => this.#drop(conn, 'handshake timed out'), this.#handshakeTimeoutMs);
+    ws.on('message', (data: RawData, isBinary: boolean) => this.#onMessage(conn, data, isBinary));
+    ws.on('pong', () => {
+      conn.lastSeen = Date.now();
+    });
+    ws.on('error', (e) => this.#onError(conn, e));
+    ws.on('close', (code, reason) => this.#onClose(conn, code, reason.toString()));
+    const hello: Challenge = { t: 'challenge', id: this.self, nonce: conn.myNonce };
+    ws.send(JSON.stringify(hello));
+  }
+
+  #onMessage(conn: Conn, data: RawData, isBinary: boolean): void {
+    conn.lastSeen = Date.now();
+    if (conn.authed) {
+      if (!isBinary) {
+        this.#drop(conn, 'text frame after authentication');
+        return;
+      }
+      const frame = Array.isArray(data) ? data : [data instanceof ArrayBuffer ? new Uint8Array(data) : data];
+      this.counters.framesIn++;
+      this.counters.bytesIn += frameBytes(frame);
+      const from = conn.peer!;
+      if (this.#handlers === null) {
+        this.#early.push([from, frame]);
+        return;
+      }
+      try {
+        this.#handlers.frame(from, frame);
+      } catch (e) {
+        // The runtime validates every frame; this guards the node against anything it missed.
+        this.#drop(conn, `frame could not be handled: ${(e as Error).message}`);
+      }
+      return;
+    }
+    if (isBinary) {
+      this.#drop(conn, 'binary frame before authentication');
+      return;
+    }
+    const bytes = Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as Buffer);
+    if (bytes.byteLength > HANDSHAKE_MAX) {
+      this.#drop(conn, 'oversized handshake message');
+      return;
+    }
+    let msg: unknown;
+    try {
+      msg = JSON.parse(bytes.toString('utf8'));
+    } catch {
+      this.#drop(conn, 'handshake message is not JSON');
+      return;
+    }
+    if (typeof msg !== 'object' || msg === null) {
+      this.#drop(conn, 'handshake message is not an object');
+      return;
+    }
+    if (conn.outgoing) this.#clientHandshake(conn, msg as Record<string, unknown>);
+    else this.#serverHandshake(conn, msg as Record<string, unknown>);
+  }
+
+  /** Dialing side: answer the challenge, then check the welcome. */
+  #clientHandshake(conn: Conn, msg: Record<string, unknown>): void {
+    if (msg.t === 'challenge' && conn.theirId === null) {
+      if (typeof msg.id !== 'string' || typeof msg.nonce !== 'string' || msg.nonce.length > 128) {
+        this.#drop(conn, 'malformed challenge');
+        return;
+      }
+      if (conn.peer !== null && conn.peer !== msg.id) {
+        this.#drop(conn, `dialed ${conn.peer} but ${msg.id} answered`);
+        return;
+      }
+      conn.theirId = msg.id;
+      conn.theirNonce = msg.nonce;
+      const auth: AuthRequest = {
+        t: 'auth',
+        id: this.self,
+        kind: this.kind,
+        address: this.#url,
+        nonce: conn.myNonce,
+        mac: mac(this.#secret, 'auth', msg.nonce, conn.myNonce, this.self, msg.id),
+      };
+      conn.ws.send(JSON.stringify(auth));
+      return;
+    }
+    const id = conn.theirId;
+    if (msg.t === 'welcome' && id !== null && conn.theirNonce !== null) {
+      const expected = mac(this.#secret, 'welcome', conn.myNonce, conn.theirNonce, id, this.self);
+      if (msg.id !== id || !macEqual(msg.mac, expected)) {
+        this.#drop(conn, 'the server failed authentication (wrong cluster secret?)');
+        return;
+      }
+      this.#authed(conn, id);
+      if (!this.#send.has(id)) this.#send.set(id, conn);
+      conn.onWelcome?.(id, (msg as unknown as Welcome).info);
+      return;
+    }
+    this.#drop(conn, `unexpected handshake message '${String(msg.t)}'`);
+  }
+
+  /** Listening side: check the answer, then welcome. */
+  #serverHandshake(conn: Conn, msg: Record<string, unknown>): void {
+    const m = msg as Partial<AuthRequest>;
+    if (m.t !== 'auth' || typeof m.id !== 'string' || m.id.length === 0 || m.id.length > 256 || typeof m.nonce !== 'string' || m.nonce.length > 128 || (m.kind !== 'node' && m.kind !== 'client')) {
+      this.#drop(conn, 'malformed authentication message');
+      return;
+    }
+    const expected = mac(this.#secret, 'auth', conn.myNonce, m.nonce, m.id, this.self);
+    if (!macEqual(m.mac, expected)) {
+      this.#drop(conn, `peer '${m.id}' failed authentication (wrong cluster secret)`);
+      return;
+    }
+    if (m.id === this.self) {
+      this.#drop(conn, 'peer claims this node\'s own id');
+      return;
+    }
+    conn.peerKind = m.kind;
+    if (m.kind === 'node' && typeof m.address === 'string') this.addPeer(m.id, m.address);
+    this.#lost.delete(m.id);
+    const welcome: Welcome = { t: 'welcome', id: this.self, mac: mac(this.#secret, 'welcome', m.nonce, conn.myNonce, this.self, m.id), info: this.#welcomeInfo() };
+    conn.ws.send(JSON.stringify(welcome));
+    this.#authed(conn, m.id);
+    // Clients cannot be dialed: answer them on their own connection.
+    if (m.kind === 'client') this.#send.set(m.id, conn);
+  }
+
+  #authed(conn: Conn, peer: string): void {
+    conn.peer = peer;
+    conn.authed = true;
+    if (conn.timer !== null) clearTimeout(conn.timer);
+    conn.timer = null;
+    for (const f of conn.queue.splice(0)) this.#write(conn, f);
+  }
+
+  #onError(conn: Conn, e: Error): void {
+    conn.onFail?.(e);
+    if (!this.#closing) this.#log(`quicksand: ${this.self}: connection ${conn.peer !== null ? `with ${conn.peer} ` : ''}failed: ${e.message}`);
+  }
+
+  #onClose(conn: Conn, code: number, reason: string): void {
+    this.#conns.delete(conn);
+    if (conn.timer !== null) clearTimeout(conn.timer);
+    conn.onFail?.(new Error(`connection closed before authentication (${code}${reason ? `: ${reason}` : ''})`));
+    if (this.#closing) return;
+    const peer = conn.peer;
+    if (peer === null) return;
+    if (!conn.authed && !conn.outgoing) return;
+    if (this.#send.get(peer) === conn) this.#send.delete(peer);
+    // A peer that closes with LEFT_CODE closed its runtime first: what it did not answer, it never ran.
+    this.#peerLost(peer, conn.authed ? `connection closed (${code}${reason ? `: ${reason}` : ''})` : `cannot connect (${code}${reason ? `: ${reason}` : ''})`, code === LEFT_CODE);
+  }
+
+  /** Closes a connection because of a protocol problem, with a logged reason. */
+  #drop(conn: Conn, reason: string): void {
+    this.counters.rejected++;
+    this.#log(`quicksand: ${this.self} closed a connection${conn.peer !== null ? ` with ${conn.peer}` : ''}: ${reason}`);
+    conn.onFail?.(new Error(reason));
+    try {
+      conn.ws.close(4000, closeReason(reason));
+    } catch {
+      conn.ws.terminate();
+    }
+    // A peer that does not finish closing is cut off.
+    setTimeout(() => conn.ws.terminate(), 1000).unref();
+  }
+
+  disconnect(peer: string, reason: string): void {
+    for (const conn of this.#conns) if (conn.peer === peer) this.#drop(conn, reason);
+  }
+
+  #peerLost(peer: string, reason: string, left = false): void {
+    if (this.#lost.has(peer)) return;
+    this.#lost.add(peer);
+    this.#send.delete(peer);
+    for (const conn of this.#conns) if (conn.peer === peer) conn.ws.terminate();
+    const h = this.#handlers;
+    if (h !== null) setImmediate(() => h.peerLost(peer, reason, left));
+  }
+
+  #beat(): void {
+    const now = Date.now();
+    for (const conn of this.#conns) {
+      if (!conn.authed) continue;
+      if (now - conn.lastSeen > this.#peerTimeoutMs) {
+        this.#log(`quicksand: ${this.self}: ${conn.peer ?? 'a peer'} silent for ${now - conn.lastSeen} ms; considered lost`);
+        conn.ws.terminate();
+        continue;
+      }
+      if (conn.ws.readyState === WebSocket.OPEN) conn.ws.ping();
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.#closing) return;
+    this.#closing = true;
+    if (this.#heartbeat !== null) clearInterval(this.#heartbeat);
+    const closed = [...this.#conns].map(
+      (conn) =>
+        new Promise<void>((resolve) => {
+          if (conn.ws.readyState === WebSocket.CLOSED) return resolve();
+          conn.ws.once('close', () => resolve());
+          conn.ws.close(LEFT_CODE, 'left');
+          setTimeout(() => {
+            conn.ws.terminate();
+            resolve();
+          }, 500).unref();
+        }),
+    );
+    await Promise.all(closed);
+    const server = this.#server;
+    if (server !== null) await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+}
+
+/** A close reason within the WebSocket limit of 123 bytes of UTF-8. */
+function closeReason(reason: string): string {
+  const b = Buffer.from(reason, 'utf8');
+  if (b.byteLength <= 120) return reason;
+  return b.subarray(0, 117).toString('utf8').replace(/\uFFFD$/, '') + '...';
+}
