@@ -138,24 +138,13 @@ export class ShardedMap<K extends ShardKey, V> extends ShardedStructure implemen
   async setMany(entries: Iterable<readonly [K, V]> | AsyncIterable<readonly [K, V]>, options?: BatchOptions): Promise<number> {
     const w = new KeyedBulkWriter<K, V>(
       this.c,
-      (ref, ops) => {
-        const n = ops.length;
-        const hs = new Array<number>(n);
-        const ks = new Array<K>(n);
-        const vs = new Array<V>(n);
-        for (let i = 0; i < n; i++) {
-          const op = ops[i]!;
-          hs[i] = op.h;
-          ks[i] = op.k;
-          vs[i] = op.v;
-        }
-        return (ref as Ref<MapShard>).call('setMany', hs, ks, vs);
-      },
+      (ref, batch) => (ref as Ref<MapShard>).call('setMany', batch.hs, batch.ks, batch.vs),
       resolveBatch(options),
     );
     let n = 0;
     const one = (e: readonly [K, V]): void | Promise<void> => {
-      const [k, v] = e;
+      const k = e[0];
+      const v = e[1];
       const h = hashKey(k);
       checkValue(v);
       n++;

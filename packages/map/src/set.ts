@@ -87,12 +87,7 @@ export class ShardedSet<T extends ShardKey> extends ShardedStructure implements 
   async addAll(values: Iterable<T> | AsyncIterable<T>, options?: BatchOptions): Promise<number> {
     const w = new KeyedBulkWriter<T, null>(
       this.c,
-      (ref, ops) =>
-        (ref as Ref<SetShard>).call(
-          'addMany',
-          ops.map((o) => o.h),
-          ops.map((o) => o.k),
-        ),
+      (ref, batch) => (ref as Ref<SetShard>).call('addMany', batch.hs, batch.ks),
       resolveBatch(options),
     );
     let n = 0;

@@ -12,6 +12,13 @@ export interface MapEntry {
   s: number;
 }
 
+let scratchBuf = new Float64Array(4096);
+/** A reusable array for per-entry sizes within one (synchronous) batch. */
+function scratch(n: number): Float64Array {
+  if (scratchBuf.length < n) scratchBuf = new Float64Array(Math.max(n, scratchBuf.length * 2));
+  return scratchBuf;
+}
+
 interface HashState extends ShardBaseState {
   k: unknown[];
   e: unknown[];
@@ -76,34 +83,42 @@ export class MapShard extends HashShard<MapEntry> {
 
   /** Sets many entries; refuses (without applying) those whose keys it does not own. */
   setMany(hs: number[], keys: unknown[], values: unknown[]): KeyedBatchResult {
-    const foreign = this._foreign(hs);
-    const skip = foreign === null ? null : new Set(foreign);
-    const sizes = new Array<number>(hs.length);
+    const n = hs.length;
+    const lo = this.lo;
+    const hi = this.hi;
+    const sizes = scratch(n);
+    let foreign: number[] | null = null;
     let total = 0;
-    for (let i = 0; i < hs.length; i++) {
-      if (skip !== null && skip.has(i)) continue;
-      const s = ENTRY_OVERHEAD + estimateBytes(keys[i]) + estimateBytes(values[i]);
-      sizes[i] = s;
-      total += s;
+    for (let i = 0; i < n; i++) {
+      const h = hs[i]!;
+      if (h < lo || h >= hi) {
+        (foreign ??= []).push(i);
+        sizes[i] = -1;
+        continue;
+      }
+      const sz = ENTRY_OVERHEAD + estimateBytes(keys[i]) + estimateBytes(values[i]);
+      sizes[i] = sz;
+      total += sz;
     }
     this._admit(total);
     const m = this.m;
     let delta = 0;
-    for (let i = 0; i < hs.length; i++) {
-      if (skip !== null && skip.has(i)) continue;
-      const s = sizes[i]!;
-      const old = m.get(keys[i]);
+    for (let i = 0; i < n; i++) {
+      const sz = sizes[i]!;
+      if (sz < 0) continue;
+      const k = keys[i];
+      const old = m.get(k);
       if (old === undefined) {
-        m.set(keys[i], { h: hs[i]!, v: values[i], s });
-        delta += s;
+        m.set(k, { h: hs[i]!, v: values[i], s: sz });
+        delta += sz;
       } else {
-        delta += s - old.s;
+        delta += sz - old.s;
         old.v = values[i];
-        old.s = s;
+        old.s = sz;
       }
     }
     this._changed(delta);
-    return foreign === null ? null : this._partial(foreign);
+    return foreign === null ? null : { r: foreign, v: this.version };
   }
 
   /** The values of many keys (undefined when absent), and the positions it does not own. */

@@ -5,9 +5,13 @@
  *
  * Two writers:
  * - {@link KeyedBulkWriter} for hash-partitioned writes (map `setMany`, set `addMany`).
- *   Semantics: when a key is written more than once, the last write wins: a later write
- *   to a key whose earlier write is still buffered replaces it in the buffer, and one
- *   whose earlier write is in flight waits for it to be applied. Batches to different
+ *   Semantics: when a key is written more than once, the last write wins. Writes are
+ *   gated by a slot of their key's hash (a bitmap of 2^20 slots): a write whose slot
+ *   already has a write buffered or in flight waits, in order, until that one has been
+ *   applied, so two writes of one key can never be reordered on the way (by a refusal
+ *   and re-route, a migration, or a call that turns local). Unique keys cost one bit set
+ *   and cleared each; a write that shares a slot with another in the window (a repeated
+ *   key, or about window/2^20 of the others) waits for one batch. Batches to different
  *   shards, and different keys, have no order between them. A batch refused in part
  *   (keys a shard no longer owns) has those writes re-routed after a route refresh.
  * - {@link TailAppender} for ordered appends to the last shard (vector `pushAll`).
@@ -25,29 +29,25 @@
  * Not handled: when a bulk write fails (for example the cluster is out of memory), the
  * writes applied before the failure stay applied.
  */
+import { StaleRouteError } from '@quicksand/core';
 import type { Ref } from '@quicksand/core';
 import type { ShardClient } from './client.js';
 import { MAX_ATTEMPTS } from './client.js';
 import type { ResolvedBatch } from './options.js';
 import { toError } from './protocol.js';
 
-/** @internal One buffered keyed write. */
-export interface KeyedOp<K, V> {
-  h: number;
-  k: K;
-  v: V;
-  b: number;
-  batch: OpBatch<K, V> | null;
-  tries: number;
-}
-
-interface OpBatch<K, V> {
+/**
+ * @internal A batch of keyed writes to one shard, in columns: hashes, keys, values, and
+ * how many times each write was refused and re-routed.
+ */
+export interface KeyedBatch<K, V> {
   ref: Ref;
-  ops: Array<KeyedOp<K, V>>;
+  hs: number[];
+  ks: K[];
+  vs: V[];
+  tries: number[];
   bytes: number;
   sent: boolean;
-  done: Promise<void>;
-  resolve: () => void;
 }
 
 /**
@@ -57,7 +57,7 @@ interface OpBatch<K, V> {
 export type KeyedBatchResult = null | { r: number[]; v: number };
 
 /** @internal Sends one batch to a shard. */
-export type KeyedSendFn<K, V> = (ref: Ref, ops: Array<KeyedOp<K, V>>) => Promise<KeyedBatchResult>;
+export type KeyedSendFn<K, V> = (ref: Ref, batch: KeyedBatch<K, V>) => Promise<KeyedBatchResult>;
 
 /** A batch is at most a quarter of a shard, so one batch never overfills a shard by itself. */
 function capBatch(opts: ResolvedBatch, client: ShardClient): ResolvedBatch {
@@ -65,10 +65,20 @@ function capBatch(opts: ResolvedBatch, client: ShardClient): ResolvedBatch {
   return opts.batchBytes <= cap ? opts : { ...opts, batchBytes: cap };
 }
 
-function newBatch<K, V>(ref: Ref): OpBatch<K, V> {
-  let resolve!: () => void;
-  const done = new Promise<void>((r) => (resolve = r));
-  return { ref, ops: [], bytes: 0, sent: false, done, resolve };
+function newBatch<K, V>(ref: Ref): KeyedBatch<K, V> {
+  return { ref, hs: [], ks: [], vs: [], tries: [], bytes: 0, sent: false };
+}
+
+const SLOT_BITS = 20;
+const SLOT_MASK = (1 << SLOT_BITS) - 1;
+/** Slot bitmaps of finished writers, all zero, for reuse (they are 1 MiB each). */
+const freeSlots: Uint8Array[] = [];
+
+interface Deferred<K, V> {
+  h: number;
+  k: K;
+  v: V;
+  b: number;
 }
 
 /** @internal Batches keyed writes per shard; see the module comment. */
@@ -76,8 +86,11 @@ export class KeyedBulkWriter<K, V> {
   readonly #client: ShardClient;
   readonly #send: KeyedSendFn<K, V>;
   readonly #opts: ResolvedBatch;
-  readonly #pending = new Map<K, KeyedOp<K, V>>();
-  readonly #open = new Map<Ref, OpBatch<K, V>>();
+  /** 1 where a write of a key with that hash slot is buffered or in flight. */
+  #busy: Uint8Array | null = null;
+  /** Writes waiting for their slot, in arrival order per slot. */
+  readonly #deferred = new Map<number, Array<Deferred<K, V>>>();
+  readonly #open = new Map<Ref, KeyedBatch<K, V>>();
   readonly #inflight = new Map<Ref, number>();
   readonly #slotWaiters = new Map<Ref, Array<() => void>>();
   #active = 0;
@@ -85,6 +98,8 @@ export class KeyedBulkWriter<K, V> {
   #error: Error | null = null;
   /** Batches sent (for tests and stats). */
   batchesSent = 0;
+  /** Writes that waited for their slot (for tests and stats). */
+  deferredWrites = 0;
 
   constructor(client: ShardClient, send: KeyedSendFn<K, V>, opts: ResolvedBatch) {
     this.#client = client;
@@ -98,20 +113,35 @@ export class KeyedBulkWriter<K, V> {
    */
   write(h: number, k: K, v: V, b: number): void | Promise<void> {
     if (this.#error !== null) throw this.#error;
-    const prev = this.#pending.get(k);
-    if (prev !== undefined) {
-      const batch = prev.batch!;
-      if (!batch.sent) {
-        batch.bytes += b - prev.b;
-        prev.v = v;
-        prev.b = b;
-        return;
-      }
-      return batch.done.then(() => this.write(h, k, v, b));
+    const busy = (this.#busy ??= freeSlots.pop() ?? new Uint8Array(1 << SLOT_BITS));
+    const slot = h & SLOT_MASK;
+    if (busy[slot] !== 0) {
+      this.#defer(slot, { h, k, v, b });
+      return;
     }
-    const op: KeyedOp<K, V> = { h, k, v, b, batch: null, tries: 0 };
-    this.#pending.set(k, op);
-    return this.#enqueue(op);
+    busy[slot] = 1;
+    return this.#append(h, k, v, b, 0);
+  }
+
+  #defer(slot: number, d: Deferred<K, V>): void {
+    this.deferredWrites++;
+    const q = this.#deferred.get(slot);
+    if (q === undefined) this.#deferred.set(slot, [d]);
+    else q.push(d);
+  }
+
+  /** A write of `slot` was applied: free the slot, or hand it to the next write waiting for it. */
+  #release(h: number): void {
+    const slot = h & SLOT_MASK;
+    const q = this.#deferred.get(slot);
+    if (q === undefined) {
+      this.#busy![slot] = 0;
+      return;
+    }
+    const d = q.shift()!;
+    if (q.length === 0) this.#deferred.delete(slot);
+    // The slot stays busy, now for `d`; a send that must wait for a shard slot is dispatched by its release.
+    void this.#append(d.h, d.k, d.v, d.b, 0);
   }
 
   /** Sends what is buffered and resolves once every write was applied. */
@@ -125,6 +155,11 @@ export class KeyedBulkWriter<K, V> {
       await new Promise<void>((r) => this.#idle.push(r));
     }
     if (this.#error !== null) throw this.#error;
+    // Every write was applied, so every slot is clear again: the bitmap can serve another writer.
+    if (this.#busy !== null && this.#deferred.size === 0) {
+      freeSlots.push(this.#busy);
+      this.#busy = null;
+    }
   }
 
   /** Waits until nothing is in flight (after a failure), without sending the buffers. */
@@ -132,20 +167,22 @@ export class KeyedBulkWriter<K, V> {
     while (this.#active > 0) await new Promise<void>((r) => this.#idle.push(r));
   }
 
-  #enqueue(op: KeyedOp<K, V>): void | Promise<void> {
-    const ref = this.#client.route(op.h);
+  #append(h: number, k: K, v: V, b: number, tries: number): void | Promise<void> {
+    const ref = this.#client.route(h);
     let batch = this.#open.get(ref);
     if (batch === undefined) {
       batch = newBatch<K, V>(ref);
       this.#open.set(ref, batch);
     }
-    batch.ops.push(op);
-    batch.bytes += op.b;
-    op.batch = batch;
+    batch.hs.push(h);
+    batch.ks.push(k);
+    batch.vs.push(v);
+    batch.tries.push(tries);
+    batch.bytes += b;
     if (batch.bytes >= this.#opts.batchBytes) return this.#ship(batch);
   }
 
-  #ship(batch: OpBatch<K, V>): void | Promise<void> {
+  #ship(batch: KeyedBatch<K, V>): void | Promise<void> {
     if (batch.sent) return; // shipped while the caller waited (flush iterates a snapshot)
     this.#open.delete(batch.ref);
     batch.sent = true;
@@ -168,67 +205,71 @@ export class KeyedBulkWriter<K, V> {
     });
   }
 
-  #dispatch(batch: OpBatch<K, V>): void {
+  #dispatch(batch: KeyedBatch<K, V>): void {
     const ref = batch.ref;
     this.#inflight.set(ref, (this.#inflight.get(ref) ?? 0) + 1);
     this.batchesSent++;
-    this.#send(ref, batch.ops).then(
+    this.#send(ref, batch).then(
       (res) => this.#answered(batch, res),
       (e: unknown) => this.#refused(batch, e),
     );
   }
 
-  #answered(batch: OpBatch<K, V>, res: KeyedBatchResult): void {
+  #answered(batch: KeyedBatch<K, V>, res: KeyedBatchResult): void {
+    const hs = batch.hs;
     if (res === null) {
-      for (const op of batch.ops) this.#finish(op);
+      for (let i = 0; i < hs.length; i++) this.#release(hs[i]!);
       this.#complete(batch);
       return;
     }
     const refused = new Set(res.r);
-    const again: Array<KeyedOp<K, V>> = [];
-    batch.ops.forEach((op, i) => (refused.has(i) ? again.push(op) : this.#finish(op)));
-    const tries = Math.max(...again.map((op) => ++op.tries));
+    const again: number[] = [];
+    for (let i = 0; i < hs.length; i++) {
+      if (refused.has(i)) again.push(i);
+      else this.#release(hs[i]!);
+    }
     this.#client
       .refresh(res.v)
-      .then(() => {
-        if (tries >= MAX_ATTEMPTS) throw new RangeError(`${this.#client.what}: gave up re-routing writes after ${MAX_ATTEMPTS} attempts`);
-        this.#requeue(again);
-      })
+      .then(() => this.#requeue(batch, again))
       .catch((e: unknown) => this.#fail(e))
       .finally(() => this.#complete(batch));
   }
 
-  #refused(batch: OpBatch<K, V>, e: unknown): void {
-    const tries = Math.max(...batch.ops.map((op) => ++op.tries));
+  #refused(batch: KeyedBatch<K, V>, e: unknown): void {
+    const tries = Math.max(...batch.tries);
     this.#client
-      .recover(e, batch.ref, tries - 1)
-      .then(() => this.#requeue(batch.ops))
+      .recover(e, batch.ref, tries)
+      .then(() => this.#requeue(batch, null))
       .catch((err: unknown) => this.#fail(err))
       .finally(() => this.#complete(batch));
   }
 
-  #requeue(ops: Array<KeyedOp<K, V>>): void {
-    for (const op of ops) {
+  /** Buffers writes of `batch` again (those at `which`, or all), routed with the current routes. */
+  #requeue(batch: KeyedBatch<K, V>, which: number[] | null): void {
+    const n = which === null ? batch.ks.length : which.length;
+    const each = batch.ks.length === 0 ? 0 : batch.bytes / batch.ks.length;
+    for (let j = 0; j < n; j++) {
       if (this.#error !== null) return;
+      const i = which === null ? j : which[j]!;
+      const tries = batch.tries[i]! + 1;
+      if (tries > MAX_ATTEMPTS) {
+        this.#fail(new StaleRouteError(`${this.#client.what}: gave up re-routing a write after ${MAX_ATTEMPTS} attempts while routes kept changing`));
+        return;
+      }
       // A send that must wait for a slot is dispatched by the slot's release.
-      void this.#enqueue(op);
+      void this.#append(batch.hs[i]!, batch.ks[i]!, batch.vs[i]!, each, tries);
     }
-  }
-
-  #finish(op: KeyedOp<K, V>): void {
-    if (this.#pending.get(op.k) === op) this.#pending.delete(op.k);
   }
 
   #fail(e: unknown): void {
     this.#error ??= toError(e);
   }
 
-  #complete(batch: OpBatch<K, V>): void {
+  #complete(batch: KeyedBatch<K, V>): void {
     const ref = batch.ref;
     const n = (this.#inflight.get(ref) ?? 1) - 1;
     if (n === 0) this.#inflight.delete(ref);
     else this.#inflight.set(ref, n);
-    batch.resolve();
     const w = this.#slotWaiters.get(ref);
     if (w !== undefined && w.length > 0) {
       const next = w.shift()!;

@@ -113,10 +113,21 @@ export class ShardClient {
     }
     if (hasErrorCode(e, 'QS_ERR_STALE')) {
       const d = e.data;
-      const need = typeof d.version === 'number' ? d.version : this.version + 1;
-      if (d.reason === STALE_MEMORY) await this.index.call('relieve', ref.id, typeof d.need === 'number' ? d.need : 0);
-      else if (d.reason === STALE_FULL) await this.index.call('split', ref.id, false);
-      await this.refresh(need);
+      const version = typeof d.version === 'number' ? d.version : this.version + 1;
+      const need = typeof d.need === 'number' ? d.need : 0;
+      if (d.reason === STALE_MEMORY) {
+        await this.index.call('relieve', ref.id, need);
+      } else if (d.reason === STALE_FULL) {
+        // Split the shard before writing more; when no node has room for the new half,
+        // the index decides whether anything can make room (or says the cluster is full).
+        try {
+          await this.index.call('split', ref.id, false);
+        } catch (err) {
+          if (!hasErrorCode(err, 'QS_ERR_MEMORY_BUDGET')) throw err;
+          await this.index.call('relieve', ref.id, need);
+        }
+      }
+      await this.refresh(version);
     } else if (hasErrorCode(e, 'QS_ERR_PROCLET_NOT_FOUND')) {
       // The shard was destroyed by a merge or clear committed at a version this client may
       // not have seen. (The error may name the controller, which was asked where it is.)

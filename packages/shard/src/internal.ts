@@ -19,7 +19,7 @@ export { BlockIterator } from './iterate.js';
 export type { ScanFn } from './iterate.js';
 /** @internal */
 export { KeyedBulkWriter, TailAppender, feed } from './bulk.js';
-export type { KeyedOp, KeyedBatchResult, KeyedSendFn, AppendFn } from './bulk.js';
+export type { KeyedBatch, KeyedBatchResult, KeyedSendFn, AppendFn } from './bulk.js';
 /** @internal */
 export { createStructure, openStructure, destroyStructure } from './structure.js';
 export type { PlacementOptions } from './structure.js';

@@ -30,7 +30,7 @@
  * least 1 KiB) per shard, so a node can overshoot its budget by that much per shard
  * growing on it at the same moment.
  */
-import { MemoryBudgetError, StaleRouteError, contextOf, formatBytes } from '@quicksand/core';
+import { MemoryBudgetError, StaleRouteError, contextOf, formatBytes, hasErrorCode } from '@quicksand/core';
 import type { ProcletType, Ref } from '@quicksand/core';
 import type { ShardConfig } from './options.js';
 import { STALE_FULL, STALE_MEMORY, STALE_RANGE } from './protocol.js';
@@ -229,9 +229,12 @@ export abstract class ShardBase {
   }
 
   /**
-   * Source half of a split at routes version `version`: creates the sibling where memory
-   * is free, cuts the data above the split key and hands it over. Resolves with where it
-   * cut, or null when there is nothing to split (or no need, without `force`).
+   * Source half of a split at routes version `version`: creates the sibling on the node
+   * with the most free memory, cuts the data above the split key and hands it over.
+   * Resolves with where it cut, or null when there is nothing to split (or no need,
+   * without `force`). A hand-over refused for memory (the node filled up meanwhile) is
+   * put back and tried again elsewhere, up to three times.
+   * @throws MemoryBudgetError when no node has room for the new half.
    */
   async splitOut(version: number, force: boolean): Promise<SplitOut | null> {
     if (this._splitting || this.lo >= this.hi) return null;
@@ -240,32 +243,69 @@ export abstract class ShardBase {
     this._splitting = true;
     try {
       const ctx = contextOf(this);
-      const sibling = await ctx.cluster.create(this._type(), [this.index, this.cfg, 0, 0, version], { size: Math.floor(this.bytes / 2) });
-      const at = this._splitKey(force);
-      if (at === null) {
-        await ctx.cluster.destroy(sibling).catch(() => undefined);
-        return null;
+      let refused: unknown = null;
+      for (let attempt = 0; attempt < 3; attempt++) {
+        const want = Math.floor(this.bytes / 2) + SHARD_OVERHEAD;
+        const node = await this._roomiest(want);
+        const sibling = await ctx.cluster.create(this._type(), [this.index, this.cfg, 0, 0, version], { node, size: want });
+        const at = this._splitKey(force);
+        if (at === null) {
+          await ctx.cluster.destroy(sibling).catch(() => undefined);
+          return null;
+        }
+        const oldHi = this.hi;
+        const oldVersion = this.version;
+        const cut = this._cut(at);
+        this.hi = at;
+        this.version = version;
+        this._changed(-cut.bytes);
+        ctx.setSize(this.bytes + SHARD_OVERHEAD); // so a sibling on this node sees the room the cut made
+        try {
+          await sibling.call('install', at, oldHi, cut.payload, cut.bytes, version);
+          return { at, id: sibling.id, bytes: cut.bytes, count: cut.count, from: ctx.node };
+        } catch (e) {
+          this._add(cut.payload, at, oldHi);
+          this.hi = oldHi;
+          this.version = oldVersion;
+          this._changed(cut.bytes);
+          ctx.setSize(this.bytes + SHARD_OVERHEAD);
+          ctx.cluster.destroy(sibling).catch(() => undefined);
+          if (!hasErrorCode(e, 'QS_ERR_MEMORY_BUDGET')) throw e;
+          refused = e;
+        }
       }
-      const oldHi = this.hi;
-      const oldVersion = this.version;
-      const cut = this._cut(at);
-      this.hi = at;
-      this.version = version;
-      this._changed(-cut.bytes);
-      try {
-        await sibling.call('install', at, oldHi, cut.payload, cut.bytes, version);
-      } catch (e) {
-        this._add(cut.payload, at, oldHi);
-        this.hi = oldHi;
-        this.version = oldVersion;
-        this._changed(cut.bytes);
-        ctx.cluster.destroy(sibling).catch(() => undefined);
-        throw e;
-      }
-      return { at, id: sibling.id, bytes: cut.bytes, count: cut.count, from: ctx.node };
+      throw refused;
     } finally {
       this._splitting = false;
     }
+  }
+
+  /**
+   * The node with the most free memory now (live usage from every node), for a new shard
+   * of `want` bytes; this shard's own node qualifies with any room, since a split there
+   * only moves bytes within it.
+   * @throws MemoryBudgetError when no node has room.
+   */
+  async _roomiest(want: number): Promise<string> {
+    const ctx = contextOf(this);
+    const stats = await ctx.cluster.stats();
+    let best: string | null = null;
+    let bestFree = -Infinity;
+    for (const n of stats.nodes) {
+      if (n.lost) continue;
+      const free = n.memory - n.memoryUsed;
+      if (free < (n.id === ctx.node ? SHARD_OVERHEAD : want)) continue;
+      if (free > bestFree) {
+        best = n.id;
+        bestFree = free;
+      }
+    }
+    if (best === null) {
+      throw new MemoryBudgetError(`${this.cfg.kind} '${this.cfg.name}': no node has ${formatBytes(want)} free for a new shard; the cluster is out of memory for this structure: add nodes, raise their memory budgets, or remove data`, {
+        data: { structure: this.cfg.name, need: want },
+      });
+    }
+    return best;
   }
 
   /** Target half of a split: takes the data of `[lo, hi)` (this shard must own nothing yet). */

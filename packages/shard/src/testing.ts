@@ -47,11 +47,12 @@ export interface ChaosCounts {
 
 /**
  * @internal Forces splits, merges and migrations of `s`'s shards, chosen by `rand`,
- * until `stop()` returns true. A shard that a concurrent merge removed is skipped.
+ * until `stop()` returns true and at least `atLeast` of them were tried. A shard that a
+ * concurrent merge removed is skipped.
  */
-export async function chaos(cluster: Cluster, s: ShardedStructure, nodes: string[], rand: () => number, stop: () => boolean): Promise<ChaosCounts> {
+export async function chaos(cluster: Cluster, s: ShardedStructure, nodes: string[], rand: () => number, stop: () => boolean, atLeast = 4): Promise<ChaosCounts> {
   const counts: ChaosCounts = { splits: 0, merges: 0, migrations: 0 };
-  while (!stop()) {
+  for (let tried = 0; tried < atLeast || !stop(); tried++) {
     const shards = await s.shards();
     const pick = shards[Math.floor(rand() * shards.length)]!;
     const r = rand();
@@ -67,7 +68,10 @@ export async function chaos(cluster: Cluster, s: ShardedStructure, nodes: string
     } catch (e) {
       if ((e as { code?: string }).code !== 'QS_ERR_PROCLET_NOT_FOUND') throw e;
     }
-    if (rand() < 0.5) await new Promise((r) => setImmediate(r));
+    // Paced (0-2 ms between moves), so the operations under test make progress: unpaced,
+    // forced splits of tiny shards and the automatic merges that fold them back churn the
+    // routes faster than a consistent count of every shard can be read.
+    await new Promise((r) => setTimeout(r, Math.floor(rand() * 3)));
   }
   return counts;
 }
