@@ -230,7 +230,7 @@ export class Runtime {
       p = (this.invoke(CONTROLLER_ID, 'locate', [pid]) as Promise<string>).then(
         (node) => {
           this.#locating.delete(pid);
-          this.#locations.set(pid, node);
+          if (node !== this.id || this.#slots.has(pid)) this.#locations.set(pid, node);
           return node;
         },
         (e: unknown) => {
@@ -244,6 +244,7 @@ export class Runtime {
   }
 
   #send(pid: string, method: string, args: unknown[], node: string, hops: number): Promise<unknown> {
+    if (node === this.id) return this.#sendToSelf(pid, method, args, hops);
     if (this.#lost.size !== 0 && this.#lost.has(node)) {
       // The cached place is gone; the proclet may have moved before (a drain): ask.
       this.#locations.delete(pid);
@@ -255,6 +256,26 @@ export class Runtime {
       this.counters.callsSent++;
       this.#enqueue(node, [MSG_CALL, callId, pid, method, args]);
     });
+  }
+
+  /**
+   * A location that names this node for a proclet this node does not hold: a `locate`
+   * answer that raced a migration. Follow the tombstone when there is one, else ask the
+   * controller again, shortly (its directory lags a migration by a moment).
+   */
+  #sendToSelf(pid: string, method: string, args: unknown[], hops: number): Promise<unknown> {
+    const slot = this.#slots.get(pid);
+    if (slot !== undefined && slot.state !== GONE) return this.#route(pid, method, args, null);
+    if (this.#locations.get(pid) === this.id) this.#locations.delete(pid);
+    const t = this.#tombstones.get(pid);
+    if (t === DESTROYED) return Promise.reject(new ProcletNotFoundError(`proclet ${pid} was destroyed`, { data: { proclet: pid } }));
+    if (t !== undefined) return this.#send(pid, method, args, t, hops + 1);
+    if (hops >= MAX_HOPS) {
+      return Promise.reject(new MigrationError(`call ${method} to proclet ${pid} could not find it after ${MAX_HOPS} tries; it is moving faster than calls can follow`, { data: { proclet: pid } }));
+    }
+    return new Promise<void>((r) => setTimeout(r, Math.min(50, 1 + hops * 2)))
+      .then(() => this.locate(pid))
+      .then((n) => this.#send(pid, method, args, n, hops + 1));
   }
 
   /** Sends a call that is still in the pending table (answered MOVED) to its new place. */
