@@ -76,6 +76,22 @@ export abstract class HashShard<E> extends ShardBase {
   }
 
   /**
+   * How many entries have a hash in `[from, to)` here, and where this answer stops
+   * (`next`: the end of the request or of this shard's range, whichever comes first).
+   */
+  countRange(from: number, to: number): [n: number, next: number] {
+    if (from < this.lo || from >= this.hi) throw this._stale(from, STALE_RANGE);
+    const end = Math.min(to, this.hi);
+    if (from === this.lo && end === this.hi) return [this.m.size, end];
+    let n = 0;
+    for (const e of this.m.values()) {
+      const h = this._h(e);
+      if (h >= from && h < end) n++;
+    }
+    return [n, end];
+  }
+
+  /**
    * The entries whose hash is in `[from, to)`, in hash order, up to about `maxBytes`
    * (`mode`: 0 `[key, value]` pairs, 1 keys, 2 values).
    */

@@ -162,8 +162,7 @@ export class ShardedMap<K extends ShardKey, V> extends ShardedStructure implemen
 
   /** The number of entries. */
   async size(): Promise<number> {
-    const stats = await this.c.stats();
-    return stats.reduce((a, s) => a + s.count, 0);
+    return this.c.countAll((ref, from, to) => (ref as Ref<MapShard>).call('countRange', from, to));
   }
 
   /** Every `[key, value]` entry, in hash order, prefetched as `options` say. */

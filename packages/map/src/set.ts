@@ -107,8 +107,7 @@ export class ShardedSet<T extends ShardKey> extends ShardedStructure implements 
 
   /** The number of members. */
   async size(): Promise<number> {
-    const stats = await this.c.stats();
-    return stats.reduce((a, s) => a + s.count, 0);
+    return this.c.countAll((ref, from, to) => (ref as Ref<SetShard>).call('countRange', from, to));
   }
 
   /** Every member, in hash order, prefetched as `options` say. */

@@ -151,7 +151,9 @@ export class KeyedBulkWriter<K, V> {
         const wait = this.#ship(b);
         if (wait !== undefined) await wait;
       }
-      if (this.#active === 0 && this.#open.size === 0) break;
+      // While a send waited for a slot, answers may have released writes into new buffers.
+      if (this.#open.size > 0) continue;
+      if (this.#active === 0) break;
       await new Promise<void>((r) => this.#idle.push(r));
     }
     if (this.#error !== null) throw this.#error;

@@ -201,6 +201,56 @@ export class ShardClient {
     this.version = d.version;
   }
 
+  /** Pulls the newest routes from the index, whatever this client holds. */
+  async latest(): Promise<void> {
+    await this.#pull(0);
+  }
+
+  /**
+   * Adds up `count` over the whole key space, each part of it counted by the shard that
+   * owns it when asked: the current routes' ranges are asked in parallel; a shard that
+   * answers for less than its range (it split meanwhile) or refuses (it no longer owns the
+   * start) has the rest asked again after the routes are refreshed. Every key is counted
+   * exactly once, however the shards split, merge or move meanwhile; keys written during
+   * the count are counted or not.
+   */
+  async countAll(count: (ref: Ref, from: number, to: number) => Promise<[n: number, next: number]>): Promise<number> {
+    let total = 0;
+    let todo: Array<[number, number]> = [[0, this.cfg.space]];
+    for (let attempt = 0; todo.length > 0; attempt++) {
+      // Cut what is left at the cached shard boundaries, so each request goes to one shard.
+      const parts: Array<[number, number]> = [];
+      for (const [from, to] of todo) {
+        for (let at = from; at < to; ) {
+          const end = Math.min(to, this.rightOf(this.position(at)));
+          parts.push([at, end]);
+          at = end;
+        }
+      }
+      const left: Array<[number, number]> = [];
+      let failure: { e: unknown; ref: Ref } | null = null;
+      await Promise.all(
+        parts.map(async ([from, to]) => {
+          const ref = this.route(from);
+          try {
+            const [n, next] = await count(ref, from, to);
+            total += n;
+            if (next < to) left.push([next, to]);
+          } catch (e) {
+            failure ??= { e, ref };
+            left.push([from, to]);
+          }
+        }),
+      );
+      todo = left;
+      if (todo.length === 0) break;
+      const f = failure as { e: unknown; ref: Ref } | null;
+      if (f !== null) await this.recover(f.e, f.ref, attempt);
+      else await this.refresh(this.version + 1);
+    }
+    return total;
+  }
+
   /**
    * Calls `stat` on every shard and returns the answers once they tile the key space
    * exactly (each key counted once), refreshing and retrying while splits or merges race.
