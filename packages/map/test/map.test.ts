@@ -91,6 +91,27 @@ describe('ShardedMap — basic operations', () => {
     expect((await rejects(ShardedMap.open(cluster, 'a-set'))).message).to.contain("'a-set' is a set, not a map");
   });
 
+  it('serves a handle whose cached routes are far behind, refreshing them on the first refusal', async () => {
+    const m = await ShardedMap.create<number, number>(cluster, 'lag', { autoSplit: false, autoMerge: false });
+    await m.setMany(Array.from({ length: 3000 }, (_, i): [number, number] => [i, i]));
+    const behind = await ShardedMap.open<number, number>(viewFrom(cluster, 'n1'), 'lag');
+    expect(await behind.get(7)).to.equal(7);
+    const before = behind.client.version;
+    // Many forced splits from the other handle: more changes than the index's log keeps.
+    for (let i = 0; i < 70; i++) {
+      const shards = await m.shards();
+      const big = shards.reduce((a, b) => (b.count > a.count ? b : a));
+      expect(await m.splitShard(big.id)).to.not.equal(null);
+    }
+    expect((await m.shards()).length).to.equal(71);
+    expect(behind.client.version).to.equal(before);
+    expect(await behind.getMany([0, 1500, 2999])).to.deep.equal([0, 1500, 2999]);
+    await behind.set(5, 55);
+    expect(await m.get(5)).to.equal(55);
+    expect(behind.client.version).to.equal(m.client.version);
+    expect(await behind.size()).to.equal(3000);
+  });
+
   it('merges shards back when it shrinks, emitting merge events', async () => {
     const merges: MergeEvent[] = [];
     cluster.on('merge', (e) => merges.push(e));
