@@ -42,14 +42,16 @@ export abstract class HashShard<E> extends ShardBase {
     const k: unknown[] = [];
     const e: E[] = [];
     let bytes = 0;
-    for (const [key, entry] of this.m) {
+    // forEach: no [key, value] pair per entry.
+    this.m.forEach((entry, key) => {
       if (this._h(entry) >= at) {
         k.push(key);
         e.push(entry);
         bytes += this._s(key, entry);
       }
-    }
-    for (let i = 0; i < k.length; i++) this.m.delete(k[i]);
+    });
+    const m = this.m;
+    for (let i = 0; i < k.length; i++) m.delete(k[i]);
     return { payload: { k, e }, bytes, count: k.length };
   }
 
@@ -102,13 +104,13 @@ export abstract class HashShard<E> extends ShardBase {
     const density = this.bytes / width;
     const hs: number[] = [];
     const ks: unknown[] = [];
-    for (const [k, e] of this.m) {
+    this.m.forEach((e, k) => {
       const h = this._h(e);
       if (h >= from && h < stop) {
         hs.push(h);
         ks.push(k);
       }
-    }
+    });
     const order = hs.map((_, i) => i).sort((a, b) => hs[a]! - hs[b]!);
     const items: unknown[] = [];
     let bytes = 0;
