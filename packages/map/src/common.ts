@@ -115,3 +115,12 @@ export async function getManyHashed<R>(
   }
   return out;
 }
+
+/** @internal The average of `size` over up to 64 elements spread through `xs`. */
+export function sampleBytes<T>(xs: readonly T[], size: (x: T) => number): number {
+  if (xs.length === 0) return 0;
+  const n = Math.min(64, xs.length);
+  let total = 0;
+  for (let i = 0; i < n; i++) total += size(xs[Math.floor((i * xs.length) / n)]!);
+  return total / n;
+}

@@ -23,7 +23,7 @@ import { KeyedBulkWriter, feed, estimateBytes, hashKey, resolveBatch, resolvePre
 import type { ShardClient } from '@quicksand/shard/internal';
 import { ShardedStructure } from '@quicksand/shard';
 import type { BatchOptions, PrefetchOptions } from '@quicksand/shard';
-import { createHash, getManyHashed, iterable, openHash, scanAll } from './common.js';
+import { createHash, getManyHashed, iterable, openHash, sampleBytes, scanAll } from './common.js';
 import type { HashStructureOptions } from './common.js';
 import { MapShardType } from './shards.js';
 import type { MapShard } from './shards.js';
@@ -136,6 +136,7 @@ export class ShardedMap<K extends ShardKey, V> extends ShardedStructure implemen
    * of memory (entries applied until then stay).
    */
   async setMany(entries: Iterable<readonly [K, V]> | AsyncIterable<readonly [K, V]>, options?: BatchOptions): Promise<number> {
+    if (Array.isArray(entries)) await this.c.presplitFor(entries.length, sampleBytes(entries as ReadonlyArray<readonly [K, V]>, (e) => ENTRY_OVERHEAD + estimateBytes(e[0]) + estimateBytes(e[1])));
     const w = new KeyedBulkWriter<K, V>(
       this.c,
       (ref, batch) => (ref as Ref<MapShard>).call('setMany', batch.hs, batch.ks, batch.vs),

@@ -10,7 +10,7 @@ import { KeyedBulkWriter, feed, estimateBytes, hashKey, resolveBatch, resolvePre
 import type { ShardClient } from '@quicksand/shard/internal';
 import { ShardedStructure } from '@quicksand/shard';
 import type { BatchOptions, PrefetchOptions } from '@quicksand/shard';
-import { createHash, iterable, openHash, scanAll } from './common.js';
+import { createHash, iterable, openHash, sampleBytes, scanAll } from './common.js';
 import type { HashStructureOptions } from './common.js';
 import type { ShardKey } from './map.js';
 import { SetShardType } from './shards.js';
@@ -85,6 +85,7 @@ export class ShardedSet<T extends ShardKey> extends ShardedStructure implements 
    * number of values read.
    */
   async addAll(values: Iterable<T> | AsyncIterable<T>, options?: BatchOptions): Promise<number> {
+    if (Array.isArray(values)) await this.c.presplitFor(values.length, sampleBytes(values as readonly T[], (v) => ENTRY_OVERHEAD + estimateBytes(v)));
     const w = new KeyedBulkWriter<T, null>(
       this.c,
       (ref, batch) => (ref as Ref<SetShard>).call('addMany', batch.hs, batch.ks),

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { Cluster, InvalidArgumentError } from '@quicksand/core';
 import { viewFrom } from '@quicksand/core/internal';
-import type { MergeEvent } from '@quicksand/shard';
+import type { MergeEvent, SplitEvent } from '@quicksand/shard';
 import { ShardedMap, ShardedSet } from '@quicksand/map';
 import { eventually, rejects } from '@quicksand/shard/internal';
 
@@ -43,6 +43,19 @@ describe('ShardedMap — basic operations', () => {
     const got = await m.getMany([0, 999, 1000, 1999, 5000]);
     expect(got).to.deep.equal(['v2000', 'v2999', 'v1000', 'v1999', undefined]);
     expect((await m.shards()).length).to.be.greaterThan(4);
+  });
+
+  it('pre-splits an empty map for a large setMany, so the load moves no data between shards', async () => {
+    const splits: SplitEvent[] = [];
+    cluster.on('split', (e) => splits.push(e));
+    const m = await ShardedMap.create<number, string>(cluster, 'pre', { maxShardBytes: '64KiB' });
+    await m.setMany(Array.from({ length: 20_000 }, (_, i): [number, string] => [i, `value ${i}`])); // about 1.3 MiB
+    const shards = await m.shards();
+    expect(shards.length).to.be.at.least(16);
+    expect(new Set(shards.map((s) => s.node)).size, 'shards spread over the nodes').to.equal(2);
+    expect(splits.filter((e) => e.count > 0), 'splits that moved entries').to.have.length.at.most(2);
+    for (const s of shards) expect(s.bytes, s.id).to.be.at.most(64 * 1024);
+    expect(await m.size()).to.equal(20_000);
   });
 
   it('accepts async iterables in setMany', async () => {

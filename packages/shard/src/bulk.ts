@@ -100,6 +100,8 @@ export class KeyedBulkWriter<K, V> {
   batchesSent = 0;
   /** Writes that waited for their slot (for tests and stats). */
   deferredWrites = 0;
+  /** Writes a shard refused and that were sent again (for tests and stats). */
+  resentWrites = 0;
 
   constructor(client: ShardClient, send: KeyedSendFn<K, V>, opts: ResolvedBatch) {
     this.#client = client;
@@ -258,6 +260,7 @@ export class KeyedBulkWriter<K, V> {
         this.#fail(new StaleRouteError(`${this.#client.what}: gave up re-routing a write after ${MAX_ATTEMPTS} attempts while routes kept changing`));
         return;
       }
+      this.resentWrites++;
       // A send that must wait for a slot is dispatched by the slot's release.
       void this.#append(batch.hs[i]!, batch.ks[i]!, batch.vs[i]!, each, tries);
     }

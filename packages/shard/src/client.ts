@@ -22,7 +22,27 @@ import type { Cluster, Ref } from '@quicksand/core';
 import type { ShardConfig } from './options.js';
 import type { ShardIndex } from './index-proclet.js';
 import { STALE_FULL, STALE_MEMORY } from './protocol.js';
+import { HASH_SPACE } from './hash.js';
 import type { RouteDelta, RouteChange, ShardStat } from './protocol.js';
+
+const MIXED = 0xffff;
+/** Buckets of the route table: 2^12 of 2^20 hashes each, 8 KiB, small enough to stay in L1. */
+const BUCKET_BITS = 12;
+const BUCKET_SHIFT = 32 - BUCKET_BITS;
+const BUCKET_WIDTH = 2 ** BUCKET_SHIFT;
+
+/** For each bucket of the hash space, the position of the shard holding all of it, or MIXED. */
+function bucketTable(lefts: Float64Array): Uint16Array {
+  const t = new Uint16Array(1 << BUCKET_BITS).fill(MIXED);
+  for (let i = 0; i < lefts.length; i++) {
+    const lo = lefts[i]!;
+    const hi = i + 1 < lefts.length ? lefts[i + 1]! : HASH_SPACE;
+    const first = Math.ceil(lo / BUCKET_WIDTH);
+    const end = Math.floor(hi / BUCKET_WIDTH);
+    for (let b = first; b < end; b++) t[b] = i;
+  }
+  return t;
+}
 
 /** Attempts at one operation before giving up on stale routes. */
 export const MAX_ATTEMPTS = 64;
@@ -39,6 +59,8 @@ export class ShardClient {
   refs: Ref[] = [];
   ids: string[] = [];
   #refCache = new Map<string, Ref>();
+  /** Shard position per bucket of the hash space, or MIXED; null for other key spaces. */
+  #table: Uint16Array | null = null;
   #pulling: Promise<void> | null = null;
   #closed = false;
 
@@ -74,8 +96,18 @@ export class ShardClient {
     return `${this.cfg.kind} '${this.cfg.name}'`;
   }
 
-  /** The shard owning `key` according to the cached routes. */
+  /**
+   * The shard owning `key` according to the cached routes. In the 32-bit hash space, a
+   * table indexed by the key's top 12 bits answers at once for every bucket that lies
+   * inside one shard (splits cut at midpoints and pre-splits at powers of two, so up to
+   * 4096 shards nearly all do); other keys take the binary search.
+   */
   route(key: number): Ref {
+    const t = this.#table;
+    if (t !== null) {
+      const p = t[key >>> BUCKET_SHIFT]!;
+      if (p !== MIXED) return this.refs[p]!;
+    }
     return this.refs[this.position(key)]!;
   }
 
@@ -198,7 +230,22 @@ export class ShardClient {
     });
     this.ids = ids;
     this.lefts = Float64Array.from(lefts);
+    this.#table = this.cfg.space === HASH_SPACE && ids.length < MIXED ? bucketTable(this.lefts) : null;
     this.version = d.version;
+  }
+
+  /**
+   * Before a bulk write of `count` elements of about `bytesEach` bytes: when that is many
+   * shards' worth and the structure has fewer shards, asks the index to pre-split its
+   * empty shards so that the write fills about half of each, and pulls the new routes.
+   */
+  async presplitFor(count: number, bytesEach: number): Promise<void> {
+    const cfg = this.cfg;
+    const total = count * bytesEach;
+    if (!cfg.autoSplit || total < 4 * cfg.maxShardBytes) return;
+    const target = Math.ceil(total / (cfg.maxShardBytes / 2));
+    if (target <= this.ids.length) return;
+    if ((await this.index.call('presplit', target, Math.floor(cfg.maxShardBytes / 2))) > 0) await this.latest();
   }
 
   /** Pulls the newest routes from the index, whatever this client holds. */

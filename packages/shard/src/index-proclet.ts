@@ -90,6 +90,7 @@ export interface MergeEvent {
 interface ShardOps {
   stat(): ShardStat;
   splitOut(version: number, force: boolean): Promise<SplitOut | null>;
+  splitEmpty(version: number, cuts: number[], nodes: string[]): Promise<string[] | null>;
   mergeOut(version: number, into: string): Promise<{ lo: number; hi: number; bytes: number }>;
   retire(version: number): void;
   resetTo(lo: number, hi: number, version: number): void;
@@ -193,6 +194,85 @@ export class ShardIndex {
    */
   relieve(shard: string, need: number): Promise<unknown> {
     return this._once(`r:${shard}`, () => this._relieve(shard, need));
+  }
+
+  /**
+   * Before a large bulk write: cuts every empty shard into pieces so the structure has
+   * about `target` shards, spread over the nodes by free memory (expecting
+   * `expectBytes` per shard), so the load fills them without moving data. Shards that
+   * hold data are left to split as usual. Resolves with the number of shards created.
+   */
+  presplit(target: number, expectBytes: number): Promise<number> {
+    return this._serial(async () => {
+      this._live();
+      const want = Math.min(4096, Math.floor(target));
+      if (this.ids.length >= want) return 0;
+      const cluster = contextOf(this).cluster;
+      const stats = await cluster.stats();
+      const free = new Map(stats.nodes.filter((n) => !n.lost).map((n) => [n.id, n.memory - n.memoryUsed]));
+      // Each new shard goes to the node with the most free memory left after the shards
+      // planned so far; no more are planned than the nodes have room to fill.
+      const pick = (): string | undefined => {
+        let best: string | undefined;
+        let most = expectBytes;
+        for (const [id, f] of free) {
+          if (f >= most) {
+            best = id;
+            most = f;
+          }
+        }
+        if (best !== undefined) free.set(best, most - expectBytes);
+        return best;
+      };
+      let created = 0;
+      for (const id of [...this.ids]) {
+        const pos = this.ids.indexOf(id);
+        if (pos < 0) continue;
+        const lo = this.lefts[pos]!;
+        const hi = pos + 1 < this.lefts.length ? this.lefts[pos + 1]! : this.cfg.space;
+        // A power of two, so the cuts fall on aligned boundaries (as midpoint splits do).
+        const share = (want * (hi - lo)) / this.cfg.space;
+        const pieces = Math.min(hi - lo, share < 1.5 ? 1 : 2 ** Math.round(Math.log2(share)));
+        if (pieces < 2) continue;
+        const nodes: string[] = [];
+        for (let i = 1; i < pieces; i++) {
+          const node = pick();
+          if (node === undefined) break;
+          nodes.push(node);
+        }
+        if (nodes.length === 0) break;
+        // Fewer pieces when the nodes cannot hold more: still a power of two.
+        const n = 2 ** Math.floor(Math.log2(nodes.length + 1));
+        nodes.length = n - 1;
+        if (nodes.length === 0) continue;
+        const cuts = nodes.map((_, i) => lo + Math.floor(((i + 1) * (hi - lo)) / n));
+        const v = this.version + 1;
+        this._pending = v;
+        let ids: string[] | null;
+        try {
+          ids = await this._ref(id).call('splitEmpty', v, cuts, nodes);
+        } catch (e) {
+          this._commit(v, [], false);
+          throw this._explain(e, `pre-splitting shard ${id}`);
+        }
+        if (ids === null) {
+          this._abort();
+          continue;
+        }
+        this._commit(
+          v,
+          cuts.map((c, i): RouteChange => [c, ids[i]!]),
+          false,
+        );
+        this.splits += ids.length;
+        created += ids.length;
+        ids.forEach((newShard, i) => {
+          const ev: SplitEvent = { structure: this.cfg.name, kind: this.cfg.kind, shard: id, newShard, at: cuts[i]!, version: v, bytes: 0, count: 0, from: nodes[i]!, to: nodes[i]!, forced: true };
+          cluster.publish('split', ev);
+        });
+      }
+      return created;
+    });
   }
 
   /** Empties the structure: one empty shard owns the whole key space again. */

@@ -143,17 +143,30 @@ export abstract class ShardBase {
       throw this._stale(this.lo, STALE_FULL, delta);
     }
     const ctx = contextOf(this);
-    // Report the exact size first, so the node's accounting (and the index, if it must
-    // relieve this node) sees what this shard really holds.
-    ctx.setSize(this.bytes + SHARD_OVERHEAD);
     const mem = ctx.memory();
+    // Room for this shard on its node: the budget less what every other proclet there
+    // holds or has reserved (this shard's own report, ctx.size, is replaced below).
     const room = mem.budget - (mem.used - ctx.size) - SHARD_OVERHEAD;
-    if (next > room && delta > 0) throw this._stale(this.lo, STALE_MEMORY, delta);
-    // Re-check after a step of growth, or after a sixteenth of the node's headroom, so
-    // shards growing together on a nearly full node check (and report) more and more often.
+    if (next > room && delta > 0) {
+      this._report(ctx); // so the index, relieving this node, sees what the shard holds
+      throw this._stale(this.lo, STALE_MEMORY, delta);
+    }
+    // Admit growth up to a step, or a sixteenth of the node's headroom, without checking
+    // again, and reserve it in the node's accounting at once: shards growing together on
+    // one node then never admit more than the node has, and check more and more often as
+    // it fills.
     let at = next + Math.min(this._step(), Math.floor((room - next) / 16));
     if (this.cfg.autoSplit && this.bytes <= max) at = Math.min(at, 2 * max + 1);
     this._admitAt = at;
+    ctx.setSize(at + SHARD_OVERHEAD);
+  }
+
+  /**
+   * Reports what this shard holds, plus the growth it has admitted and not used yet (a
+   * reservation), to the node's accounting.
+   */
+  _report(ctx: { setSize(bytes: number): void }): void {
+    ctx.setSize(Math.max(this.bytes, this._admitAt) + SHARD_OVERHEAD);
   }
 
   /** Throws MemoryBudgetError unless this node has room for `bytes` more (moves between shards). */
@@ -193,14 +206,15 @@ export abstract class ShardBase {
     } catch {
       return; // being moved or destroyed
     }
-    ctx.setSize(b + SHARD_OVERHEAD);
+    // Shrinking returns the unused reservation: the next growth is admitted afresh.
+    if (shrinking && this._admitAt > b) this._admitAt = b;
+    this._report(ctx);
     const bound = this._splitBound();
     const low = this.cfg.lowWaterBytes;
     // Growing back to the low-water mark resyncs too, so that crossing it again (while
     // shrinking) asks for a merge again.
     this._hiMark = b > bound ? b + step : Math.min(b + step, bound, b < low ? low : Infinity);
     this._loMark = b < low ? b - step : Math.max(b - step, low - 1);
-    if (this._admitAt > b + step) this._admitAt = b + step;
     if (b > bound && this.cfg.autoSplit) this._askSplit();
     else if (shrinking && b < low && this.cfg.autoMerge && this.lo < this.hi) this._ask('requestMerge');
   }
@@ -259,7 +273,8 @@ export abstract class ShardBase {
         this.hi = at;
         this.version = version;
         this._changed(-cut.bytes);
-        ctx.setSize(this.bytes + SHARD_OVERHEAD); // so a sibling on this node sees the room the cut made
+        this._admitAt = this.bytes;
+        this._report(ctx); // so a sibling on this node sees the room the cut made
         try {
           await sibling.call('install', at, oldHi, cut.payload, cut.bytes, version);
           return { at, id: sibling.id, bytes: cut.bytes, count: cut.count, from: ctx.node };
@@ -268,7 +283,7 @@ export abstract class ShardBase {
           this.hi = oldHi;
           this.version = oldVersion;
           this._changed(cut.bytes);
-          ctx.setSize(this.bytes + SHARD_OVERHEAD);
+          this._report(ctx);
           ctx.cluster.destroy(sibling).catch(() => undefined);
           if (!hasErrorCode(e, 'QS_ERR_MEMORY_BUDGET')) throw e;
           refused = e;
@@ -306,6 +321,54 @@ export abstract class ShardBase {
       });
     }
     return best;
+  }
+
+  /**
+   * Splits this shard, while it is empty, into pieces at `cuts` (increasing, inside its
+   * range) at routes version `version`, one new shard per cut on `nodes[i]`: the bulk
+   * writers' pre-split, so that a large load into an empty structure moves no data.
+   * Resolves with the new shards' ids, or null when the shard is not empty (any more).
+   */
+  async splitEmpty(version: number, cuts: number[], nodes: string[]): Promise<string[] | null> {
+    if (this._splitting || this._count() > 0 || cuts.length === 0) return null;
+    for (let i = 0; i < cuts.length; i++) {
+      const c = cuts[i]!;
+      if (!Number.isInteger(c) || c <= this.lo || c >= this.hi || (i > 0 && c <= cuts[i - 1]!)) throw new RangeError(`splitEmpty: cuts must increase strictly inside [${this.lo}, ${this.hi}), got ${cuts.join(', ')}`);
+    }
+    this._splitting = true;
+    try {
+      const ctx = contextOf(this);
+      const made = await Promise.allSettled(cuts.map((_, i) => ctx.cluster.create(this._type(), [this.index, this.cfg, 0, 0, version], nodes[i] === undefined ? {} : { node: nodes[i] })));
+      const sibs = made.flatMap((m) => (m.status === 'fulfilled' ? [m.value] : []));
+      const drop = (): void => {
+        for (const sib of sibs) ctx.cluster.destroy(sib).catch(() => undefined);
+      };
+      const failed = made.find((m) => m.status === 'rejected');
+      if (failed !== undefined) {
+        drop();
+        throw failed.reason;
+      }
+      if (this._count() > 0 || this.lo >= this.hi) {
+        drop();
+        return null; // data arrived meanwhile: a normal split will do
+      }
+      const oldHi = this.hi;
+      const oldVersion = this.version;
+      const pieces = cuts.map((c, i) => ({ lo: c, hi: i + 1 < cuts.length ? cuts[i + 1]! : oldHi, payload: this._cut(c).payload }));
+      this.hi = cuts[0]!;
+      this.version = version;
+      const done = await Promise.allSettled(sibs.map((sib, i) => sib.call('install', pieces[i]!.lo, pieces[i]!.hi, pieces[i]!.payload, 0, version)));
+      const refused = done.find((d) => d.status === 'rejected');
+      if (refused !== undefined) {
+        this.hi = oldHi;
+        this.version = oldVersion;
+        drop();
+        throw refused.reason;
+      }
+      return sibs.map((sib) => sib.id);
+    } finally {
+      this._splitting = false;
+    }
   }
 
   /** Target half of a split: takes the data of `[lo, hi)` (this shard must own nothing yet). */
