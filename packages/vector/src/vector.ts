@@ -240,6 +240,21 @@ export class VectorRange<T> implements AsyncIterable<T> {
     }
   }
 
+  /**
+   * @internal Where the range lives: the parts of `[start, end)` each shard holds and its
+   * node, in index order (for the thread pool, to run each part near its data).
+   */
+  async placement(): Promise<Array<{ start: number; end: number; shard: string; node: string }>> {
+    const end = this.end ?? (await this.#vector.length());
+    const out: Array<{ start: number; end: number; shard: string; node: string }> = [];
+    for (const s of await this.#vector.shards()) {
+      const a = Math.max(this.start, s.lo);
+      const b = Math.min(end, s.hi, s.lo + s.count);
+      if (a < b) out.push({ start: a, end: b, shard: s.id, node: s.node });
+    }
+    return out;
+  }
+
   /** @internal A block iterator over `[start, end)`; for bulk consumers such as the pool. */
   blocks(end: number): BlockIterator<T> {
     return this.#iterator(end);

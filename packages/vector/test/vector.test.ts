@@ -30,6 +30,20 @@ describe('ShardedVector — basic operations', () => {
     expect(seen).to.deep.equal(['a', 'B', 'c', 'd', 'e']);
   });
 
+  it('tells which shard and node hold each part of a range', async () => {
+    const v = await ShardedVector.create<number>(cluster, 'placed', { maxShardBytes: '2KiB' });
+    await v.pushAll(Array.from({ length: 2000 }, (_, i) => i));
+    const parts = await v.range(100, 1900).placement();
+    expect(parts.length).to.be.greaterThan(3);
+    expect(parts[0]!.start).to.equal(100);
+    expect(parts[parts.length - 1]!.end).to.equal(1900);
+    for (let i = 1; i < parts.length; i++) expect(parts[i]!.start).to.equal(parts[i - 1]!.end);
+    for (const p of parts) {
+      expect(['n0', 'n1']).to.include(p.node);
+      expect(await cluster.locate(p.shard)).to.equal(p.node);
+    }
+  });
+
   it('accepts async iterables in pushAll and keeps their order', async () => {
     const v = await ShardedVector.create<number>(cluster, 'gen', { maxShardBytes: '2KiB' });
     async function* gen(): AsyncGenerator<number> {
