@@ -28,6 +28,10 @@ import { readFrames, writeFrame } from './raw-echo.js';
 import { BlobType, CounterType } from './types.js';
 
 const f = flags();
+/** Sequential round trips before measuring latency, for the floor and for ours alike. */
+const WARMUP = 10_000;
+/** Pipelined operations before measuring throughput, for the floor and for ours alike. */
+const PIPELINE_WARMUP = 600_000;
 
 async function floors(): Promise<{ rtt: number; batched: number; transfer10: number }> {
   const child = fork(fileURLToPath(new URL('./raw-echo.js', import.meta.url)), ['serve'], { stdio: 'inherit' });
@@ -47,9 +51,10 @@ async function floors(): Promise<{ rtt: number; batched: number; transfer10: num
         writeFrame(socket, kind, body);
       });
 
-    // Round trip of one small request.
+    // Round trip of one small request (after the same warm-up our calls get).
     const rtts: number[] = [];
     const n = f.quick ? 3000 : 10_000;
+    for (let i = 0; i < WARMUP; i++) unpackr.unpack(await roundTrip(1, packr.pack([[1, i, 'p1', 'add', [1]]])));
     for (let i = 0; i < n; i++) {
       const t = nowNs();
       const reply = await roundTrip(1, packr.pack([[1, i, 'p1', 'add', [1]]]));
@@ -77,7 +82,7 @@ async function floors(): Promise<{ rtt: number; batched: number; transfer10: num
       });
       return done / ((nowNs() - t0) / 1e9);
     };
-    await pipeline(200_000);
+    await pipeline(PIPELINE_WARMUP);
     const runs: number[] = [];
     for (let r = 0; r < (f.quick ? 3 : 5); r++) runs.push(await pipeline(f.quick ? 200_000 : 400_000));
     const batched = median(runs);
@@ -101,7 +106,7 @@ const floor = await floors();
 const cluster = await LocalCluster.start({ nodes: [{ cpus: 1, memory: '1GiB' }, { cpus: 1, memory: '1GiB' }], logs: 'silent' });
 try {
   const counter = await cluster.create(CounterType, [], { node: 'n1' });
-  for (let i = 0; i < 2000; i++) await counter.call('add', 1); // warm up
+  for (let i = 0; i < WARMUP; i++) await counter.call('add', 1); // warm up (JIT) both processes
   const lat: number[] = [];
   for (let i = 0; i < (f.quick ? 3000 : 10_000); i++) {
     const t = nowNs();
@@ -127,7 +132,7 @@ try {
     });
     return finished / ((nowNs() - t0) / 1e9);
   };
-  await pipeline(200_000); // warm up (JIT) both processes
+  await pipeline(PIPELINE_WARMUP); // warm up (JIT) both processes
   const runs: number[] = [];
   for (let r = 0; r < (f.quick ? 3 : 5); r++) runs.push(await pipeline(f.quick ? 200_000 : 400_000));
   const pipelined = median(runs);
