@@ -237,15 +237,18 @@ export class ShardClient {
   /**
    * Before a bulk write of `count` elements of about `bytesEach` bytes: when that is many
    * shards' worth and the structure has fewer shards, asks the index to pre-split its
-   * empty shards so that the write fills about half of each, and pulls the new routes.
+   * empty shards so that the write fills about two thirds of each (the index rounds the
+   * pieces to a power of two: between about half and all of each shard), and pulls the
+   * new routes.
    */
   async presplitFor(count: number, bytesEach: number): Promise<void> {
     const cfg = this.cfg;
     const total = count * bytesEach;
     if (!cfg.autoSplit || total < 4 * cfg.maxShardBytes) return;
-    const target = Math.ceil(total / (cfg.maxShardBytes / 2));
+    const fill = Math.floor((cfg.maxShardBytes * 2) / 3);
+    const target = Math.ceil(total / fill);
     if (target <= this.ids.length) return;
-    if ((await this.index.call('presplit', target, Math.floor(cfg.maxShardBytes / 2))) > 0) await this.latest();
+    if ((await this.index.call('presplit', target, fill)) > 0) await this.latest();
   }
 
   /** Pulls the newest routes from the index, whatever this client holds. */
