@@ -135,7 +135,7 @@ export class KeyedBulkWriter<K, V> {
   /** A write of `slot` was applied: free the slot, or hand it to the next write waiting for it. */
   #release(h: number): void {
     const slot = h & SLOT_MASK;
-    const q = this.#deferred.get(slot);
+    const q = this.#deferred.size === 0 ? undefined : this.#deferred.get(slot);
     if (q === undefined) {
       this.#busy![slot] = 0;
       return;
