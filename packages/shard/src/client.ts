@@ -17,7 +17,7 @@
  * routes, the one in `version`; Refs are reused across refreshes, so a Ref bound to a
  * local shard keeps its fast path.
  */
-import { ClosedError, StaleRouteError, hasErrorCode, isQuicksandError } from '@quicksand/core';
+import { ClosedError, StaleRouteError, hasErrorCode } from '@quicksand/core';
 import type { Cluster, Ref } from '@quicksand/core';
 import type { ShardConfig } from './options.js';
 import type { ShardIndex } from './index-proclet.js';
@@ -349,10 +349,5 @@ export class ShardClient {
 
   #check(): void {
     if (this.#closed) throw new ClosedError(`${this.what} was destroyed`);
-  }
-
-  /** True for errors that mean the structure itself is gone. */
-  static isGone(e: unknown): boolean {
-    return isQuicksandError(e) && e.code === 'QS_ERR_CLOSED';
   }
 }
