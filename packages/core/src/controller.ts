@@ -181,6 +181,8 @@ export class Controller {
   readonly #dir = new Map<string, Entry>();
   readonly #lost = new Map<string, string>();
   readonly #subscribers = new Set<string>();
+  /** Name directory: name -> proclet id (structures opened by name). */
+  readonly #names = new Map<string, string>();
   #seq = 0;
   #migrations = 0;
   #lostProclets = 0;
@@ -357,6 +359,7 @@ export class Controller {
 
   #forget(e: Entry): void {
     this.#dir.delete(e.id);
+    this.#unbindAll(e.id);
     const n = this.#nodes.get(e.node);
     if (n !== undefined) {
       n.used -= e.size;
@@ -447,12 +450,49 @@ export class Controller {
     for (const id of gone) {
       this.#dir.delete(id);
       this.#lost.set(id, node);
+      this.#unbindAll(id);
     }
     this.#lostProclets += gone.length;
     n.used = 0;
     n.compute = 0;
     this.#scheduler.touch();
     this.#emit('nodeLost', { node, reason, proclets: gone } satisfies NodeLostEvent);
+  }
+
+  /**
+   * Binds `name` to proclet `id` unless the name is bound to another live proclet.
+   * Returns the id the name is bound to afterwards (the caller's id when it won).
+   */
+  bindName(name: string, id: string): string {
+    if (typeof name !== 'string' || name.length === 0) throw new InvalidArgumentError('bindName: name must be a non-empty string');
+    const held = this.#names.get(name);
+    if (held !== undefined && this.#dir.has(held)) return held;
+    if (!this.#dir.has(id)) this.locate(id); // throws the right error
+    this.#names.set(name, id);
+    return id;
+  }
+
+  /** The proclet bound to `name`, or null. */
+  lookupName(name: string): string | null {
+    const id = this.#names.get(name);
+    if (id === undefined) return null;
+    if (!this.#dir.has(id)) {
+      this.#names.delete(name);
+      return null;
+    }
+    return id;
+  }
+
+  /** Removes the binding of `name` when it points at `id`; true when it did. */
+  unbindName(name: string, id: string): boolean {
+    if (this.#names.get(name) !== id) return false;
+    this.#names.delete(name);
+    return true;
+  }
+
+  #unbindAll(id: string): void {
+    if (this.#names.size === 0) return;
+    for (const [name, bound] of this.#names) if (bound === id) this.#names.delete(name);
   }
 
   async stats(): Promise<ClusterStats> {

@@ -24,5 +24,7 @@ export { WorkerPool } from './workers.js';
 /** @internal */
 export { Slot } from './slot.js';
 /** @internal */
+export { bindName, lookupName, unbindName } from './names.js';
+/** @internal */
 export { rangeTask } from './range-ops.js';
 export type { RangeOp, RangeInput, RangeOutput } from './range-ops.js';
