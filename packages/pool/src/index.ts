@@ -1,7 +1,8 @@
 /**
  * `@quicksand/pool`: the distributed thread pool. Compute proclets placed where CPUs are
  * free run single tasks (`run`) and data-parallel jobs (`map`, `filter`, `forEach`,
- * `reduce`) over arrays, typed arrays, queues and (async) iterables. A job's work is cut
+ * `reduce`) over sharded vectors and maps, queues, arrays, typed arrays and (async)
+ * iterables, into a new sharded vector, an array or a queue. A job's work is cut
  * into ranges that travel many elements per worker message; idle compute proclets steal
  * half of the largest remaining range; parked ones join when their node frees a CPU; and
  * a job feeding a queue suspends and resumes compute proclets to match its consumer.
@@ -22,7 +23,7 @@
  * @packageDocumentation
  */
 export { ThreadPool } from './pool.js';
-export type { PoolOptions, RunOptions, QueueOutputOptions, ArrayOutputOptions, ElementFn, ElementTask, ReduceTask, PoolStats } from './pool.js';
+export type { PoolOptions, RunOptions, QueueOutputOptions, VectorOutputOptions, ArrayOutputOptions, ElementFn, ElementTask, ReduceTask, PoolStats } from './pool.js';
 export type { JobOptions, JobProgress } from './job.js';
 export type { Task } from './task.js';
 export type { PoolSource } from './sources.js';

@@ -166,8 +166,8 @@ export class JobRun {
   readonly #options: JobOptions;
   readonly #lanes: Lane[];
   readonly #ranged: boolean;
-  /** Front policy over a ranged source: the next unassigned position. */
-  #front = 0;
+  /** Front policy over a ranged source: the unassigned positions, in order, with where their data is. */
+  #front: Span[] = [];
   /** Stream buffer: elements pulled, not handed out; `#bufStart` is the position of `#buf[#bufHead]`. */
   #buf: unknown[] = [];
   #bufHead = 0;
@@ -234,9 +234,12 @@ export class JobRun {
     if (this.#settled) return;
     this.#sizeChunks();
     const active = this.#lanes.filter((l) => l.state === ACTIVE);
+    const source = this.#spec.source;
     if (this.#ranged) {
-      partition(this.#spec.source as RangedSource, active);
+      partition(source as RangedSource, active);
       if (active.length > 1) this.#ctx.counters.splits += active.length - 1;
+    } else if (source.kind === 'ranged') {
+      this.#front = spansOf(source);
     }
     if (this.#lanes.some((l) => l.state === PARKED)) this.#every(LOAD_TICK_MS, () => void this.#loadTick());
     if (this.#spec.queue !== undefined) this.#every(RATE_TICK_MS, () => void this.#rateTick());
@@ -288,11 +291,26 @@ export class JobRun {
     }
     if (this.#spec.ordered && this.#spec.sink.backlog + this.#inflightItems >= this.#window()) return null;
     if (source.kind === 'ranged') {
-      const n = source.length;
-      if (this.#front >= n) return null;
-      const start = this.#front;
-      const end = Math.min(n, start + lane.chunk);
-      this.#front = end;
+      const front = this.#front;
+      while (front.length > 0 && front[0]!.cursor >= front[0]!.end) front.shift();
+      const first = front[0];
+      if (first === undefined) return null;
+      // Data on this runner's node near the front, else the front itself. Staying within
+      // half a window of the front bounds what waits for reordering, and the front chunk
+      // is always allowed, so the output never waits for work nobody may take.
+      const near = first.cursor + this.#window() / 2;
+      let span = first;
+      for (const sp of front) {
+        if (sp.cursor >= near) break;
+        if (sp.node === lane.runner.node && sp.cursor < sp.end) {
+          span = sp;
+          break;
+        }
+      }
+      const start = span.cursor;
+      const end = Math.min(span.end, start + lane.chunk);
+      span.cursor = end;
+      if (span.node !== undefined) this.#ctx.counters[span.node === lane.runner.node ? 'localChunks' : 'remoteChunks']++;
       return { start, end, items: this.#items(source, start, end) };
     }
     const available = this.#buffered();
@@ -354,6 +372,11 @@ export class JobRun {
     lane.used = true;
     this.#inflightItems += n;
     const req: ExecRequest = { job: this.#ctx.id, op, fn, start: chunk.start, items: chunk.items };
+    const read = this.#spec.source.kind === 'ranged' ? this.#spec.source.read : undefined;
+    if (read !== undefined) {
+      req.read = read;
+      req.end = chunk.end;
+    }
     if (op === 'reduce') req.init = init;
     lane.runner.ref.call('exec', req).then(
       (out) => this.#complete(lane, chunk.start, chunk.end, out),
@@ -469,7 +492,7 @@ export class JobRun {
     if (this.#ranged) {
       for (const l of this.#lanes) for (const span of l.spans) if (span.cursor < span.end) return;
     } else if (source.kind === 'ranged') {
-      if (this.#front < source.length) return;
+      for (const sp of this.#front) if (sp.cursor < sp.end) return;
     } else if (!this.#ended || this.#buffered() > 0) {
       return;
     }
@@ -681,7 +704,7 @@ export class JobRun {
 
   #hasWork(): boolean {
     const source = this.#spec.source;
-    return source.kind === 'ranged' ? this.#front < source.length : !this.#ended || this.#buffered() > 0;
+    return source.kind === 'ranged' ? this.#front.some((sp) => sp.cursor < sp.end) : !this.#ended || this.#buffered() > 0;
   }
 
   /** Activates or suspends runners until `want` are active; true when any changed. */
@@ -722,21 +745,42 @@ function abortedError(): AbortedError {
  * the rest is split evenly among all runners. Stealing evens out what this leaves uneven.
  */
 function partition(source: RangedSource, lanes: Lane[]): void {
-  const n = source.length;
   const byNode = new Map<string, Lane[]>();
   for (const l of lanes) byNode.set(l.runner.node, [...(byNode.get(l.runner.node) ?? []), l]);
   const local = new Map<string, Span[]>();
   const elsewhere: Span[] = [];
-  for (const p of source.placement ?? [{ lo: 0, hi: n, node: undefined }]) {
-    const lo = Math.max(0, p.lo);
-    const hi = Math.min(n, p.hi);
-    if (hi <= lo) continue;
-    const span: Span = { cursor: lo, end: hi, node: p.node };
-    if (p.node !== undefined && byNode.has(p.node)) local.set(p.node, [...(local.get(p.node) ?? []), span]);
+  for (const span of spansOf(source)) {
+    if (span.node !== undefined && byNode.has(span.node)) local.set(span.node, [...(local.get(span.node) ?? []), span]);
     else elsewhere.push(span);
   }
   for (const [node, spans] of local) deal(spans, byNode.get(node)!);
   deal(elsewhere, lanes);
+}
+
+/**
+ * The positions of a ranged source as spans in order, each with the node holding it when
+ * known. Every position of [0, length) is in exactly one span: parts of the placement
+ * that overlap are cut, and gaps in it become spans of unknown place.
+ */
+function spansOf(source: RangedSource): Span[] {
+  const n = source.length;
+  const placed = [...(source.placement ?? [])].sort((a, b) => a.lo - b.lo);
+  const spans: Span[] = [];
+  let at = 0;
+  for (const p of placed) {
+    const lo = Math.min(n, Math.max(at, p.lo));
+    const hi = Math.min(n, p.hi);
+    if (lo > at) {
+      spans.push({ cursor: at, end: lo, node: undefined });
+      at = lo;
+    }
+    if (hi > at) {
+      spans.push({ cursor: at, end: hi, node: p.node });
+      at = hi;
+    }
+  }
+  if (at < n) spans.push({ cursor: at, end: n, node: undefined });
+  return spans;
 }
 
 /** Cuts `spans` (in order) into `lanes.length` runs of equal element count, one per lane. */

@@ -6,11 +6,14 @@
 import { AbortedError, ClosedError } from '@quicksand/core';
 import type { Cluster, MigrationEvent, NodeStats } from '@quicksand/core';
 import type { RangeOp } from '@quicksand/core/internal';
+import { ShardedMap } from '@quicksand/map';
+import type { ShardKey } from '@quicksand/map';
 import { ShardedQueue } from '@quicksand/queue';
+import { ShardedVector } from '@quicksand/vector';
 import { JobRun } from './job.js';
 import type { JobCounters, JobOptions, RunnerInfo } from './job.js';
 import { RunnerType } from './runner.js';
-import { ArraySink, ChunkListSink, DiscardSink, OrderedSink, ReduceSink, queueTarget } from './sinks.js';
+import { ArraySink, ChunkListSink, DiscardSink, OrderedSink, ReduceSink, queueTarget, vectorTarget } from './sinks.js';
 import type { Sink } from './sinks.js';
 import { toSource } from './sources.js';
 import type { PoolSource } from './sources.js';
@@ -51,9 +54,27 @@ export interface QueueOutputOptions<Out> extends JobOptions {
   closeOutput?: boolean;
 }
 
+/** Options of a job whose results go to a sharded vector. */
+export interface VectorOutputOptions<Out> extends JobOptions {
+  /**
+   * `'vector'`: a new ShardedVector; or an existing one, which the results are appended
+   * to. Either way in source order.
+   */
+  output: 'vector' | ShardedVector<Out>;
+  /**
+   * Name of the new vector (with `output: 'vector'`, or by default for sharded sources).
+   * @defaultValue the job's id, e.g. `pool1-4242:3.out`
+   */
+  outputName?: string;
+}
+
 /** Options of a job whose results come back as an array. */
 export interface ArrayOutputOptions extends JobOptions {
-  /** Collect the results into an array, in source order. @defaultValue `'array'` */
+  /**
+   * Collect the results into an array, in source order.
+   * @defaultValue `'array'`, except for a ShardedVector or ShardedMap source, whose
+   * results go to a new ShardedVector (data in the cluster stays there).
+   */
   output?: 'array';
 }
 
@@ -210,26 +231,36 @@ export class ThreadPool {
   }
 
   /**
-   * Applies `task` to every element and resolves with the results in source order: an
-   * array, or (with `output`) the queue they were pushed into, in order, as they came.
+   * Applies `task` to every element and resolves with the results in source order: a
+   * new ShardedVector for a ShardedVector or ShardedMap source, an array for any other
+   * source, or what `options.output` names (`'array'`, `'vector'`, a ShardedVector to
+   * append to, a ShardedQueue to push into as the results come).
    * @throws TaskError naming the position of the first element whose task threw (`cause`
    * is the original error); AbortedError when `options.signal` aborts.
    */
-  map<In, Out>(source: PoolSource<In>, task: ElementTask<In, Out>, options?: ArrayOutputOptions): Promise<Out[]>;
   map<In, Out>(source: PoolSource<In>, task: ElementTask<In, Out>, options: QueueOutputOptions<Out>): Promise<ShardedQueue<Out>>;
-  map<In, Out>(source: PoolSource<In>, task: ElementTask<In, Out>, options: ArrayOutputOptions | QueueOutputOptions<Out> = {}): Promise<Out[] | ShardedQueue<Out>> {
-    return this.#job('map', source, task, options, undefined, undefined) as Promise<Out[] | ShardedQueue<Out>>;
+  map<In, Out>(source: PoolSource<In>, task: ElementTask<In, Out>, options: VectorOutputOptions<Out>): Promise<ShardedVector<Out>>;
+  map<In, Out>(source: PoolSource<In>, task: ElementTask<In, Out>, options: ArrayOutputOptions & { output: 'array' }): Promise<Out[]>;
+  map<In, Out>(source: ShardedVector<In>, task: ElementTask<In, Out>, options?: JobOptions & { outputName?: string }): Promise<ShardedVector<Out>>;
+  map<K extends ShardKey, V, Out>(source: ShardedMap<K, V>, task: ElementTask<[K, V], Out>, options?: JobOptions & { outputName?: string }): Promise<ShardedVector<Out>>;
+  map<In, Out>(source: PoolSource<In>, task: ElementTask<In, Out>, options?: ArrayOutputOptions): Promise<Out[]>;
+  map<In, Out>(source: PoolSource<In>, task: ElementTask<In, Out>, options: JobOptions | QueueOutputOptions<Out> | VectorOutputOptions<Out> = {}): Promise<Out[] | ShardedQueue<Out> | ShardedVector<Out>> {
+    return this.#job('map', source, task, options, undefined, undefined) as Promise<Out[] | ShardedQueue<Out> | ShardedVector<Out>>;
   }
 
   /**
-   * Keeps the elements for which `task` returns a truthy value, in source order: an
-   * array, or (with `output`) the queue they were pushed into.
+   * Keeps the elements for which `task` returns a truthy value, in source order, with
+   * the same outputs as {@link ThreadPool.map}.
    * @throws TaskError naming the element's position; AbortedError when aborted.
    */
-  filter<In>(source: PoolSource<In>, task: ElementTask<In, unknown>, options?: ArrayOutputOptions): Promise<In[]>;
   filter<In>(source: PoolSource<In>, task: ElementTask<In, unknown>, options: QueueOutputOptions<In>): Promise<ShardedQueue<In>>;
-  filter<In>(source: PoolSource<In>, task: ElementTask<In, unknown>, options: ArrayOutputOptions | QueueOutputOptions<In> = {}): Promise<In[] | ShardedQueue<In>> {
-    return this.#job('filter', source, task, options, undefined, undefined) as Promise<In[] | ShardedQueue<In>>;
+  filter<In>(source: PoolSource<In>, task: ElementTask<In, unknown>, options: VectorOutputOptions<In>): Promise<ShardedVector<In>>;
+  filter<In>(source: PoolSource<In>, task: ElementTask<In, unknown>, options: ArrayOutputOptions & { output: 'array' }): Promise<In[]>;
+  filter<In>(source: ShardedVector<In>, task: ElementTask<In, unknown>, options?: JobOptions & { outputName?: string }): Promise<ShardedVector<In>>;
+  filter<K extends ShardKey, V>(source: ShardedMap<K, V>, task: ElementTask<[K, V], unknown>, options?: JobOptions & { outputName?: string }): Promise<ShardedVector<[K, V]>>;
+  filter<In>(source: PoolSource<In>, task: ElementTask<In, unknown>, options?: ArrayOutputOptions): Promise<In[]>;
+  filter<In>(source: PoolSource<In>, task: ElementTask<In, unknown>, options: JobOptions | QueueOutputOptions<In> | VectorOutputOptions<In> = {}): Promise<In[] | ShardedQueue<In> | ShardedVector<In>> {
+    return this.#job('filter', source, task, options, undefined, undefined) as Promise<In[] | ShardedQueue<In> | ShardedVector<In>>;
   }
 
   /**
@@ -287,25 +318,35 @@ export class ThreadPool {
     return best;
   }
 
-  async #job(op: RangeOp, source: unknown, task: unknown, options: JobOptions | QueueOutputOptions<unknown> | ArrayOutputOptions, init: unknown, combine: ((a: unknown, b: unknown) => unknown) | undefined): Promise<unknown> {
+  async #job(op: RangeOp, source: unknown, task: unknown, options: object, init: unknown, combine: ((a: unknown, b: unknown) => unknown) | undefined): Promise<unknown> {
     this.#open();
     const fn = specOf(task, `${op}: task`);
     const opts = checkJobOptions(options, op);
-    const src = toSource(source);
-    const queue = (opts as Partial<QueueOutputOptions<unknown>>).output instanceof ShardedQueue ? (opts as QueueOutputOptions<unknown>).output : undefined;
-    // The queue sink reports to the job, which is made after it.
+    const src = await toSource(source);
+    this.#jobs++;
+    const id = `${this.#id}:${this.#jobs}`;
+    const sharded = source instanceof ShardedVector || source instanceof ShardedMap;
+    const output = op === 'map' || op === 'filter' ? (opts.output ?? (sharded ? 'vector' : 'array')) : undefined;
+    // An ordered sink reports to the job, which is made after it.
     const box: { job?: JobRun } = {};
+    const onOutput = (): void => box.job?.onOutput();
+    const onError = (e: unknown): void => box.job?.abort(e);
     let sink: Sink;
-    if (queue !== undefined) {
-      const target = queueTarget(queue, (opts as QueueOutputOptions<unknown>).closeOutput ?? true);
-      sink = new OrderedSink(target, () => box.job?.onOutput(), (e) => box.job?.abort(e));
+    let queue: ShardedQueue<unknown> | undefined;
+    if (output instanceof ShardedQueue) {
+      queue = output;
+      sink = new OrderedSink(queueTarget(queue, opts.closeOutput ?? true), onOutput, onError);
+    } else if (output === 'vector' || output instanceof ShardedVector) {
+      const created = output === 'vector';
+      const vector = created ? await ShardedVector.create<unknown>(this.cluster, opts.outputName ?? `${id}.out`) : (output);
+      sink = new OrderedSink(vectorTarget(vector, created), onOutput, onError);
     } else if (op === 'map') sink = new ArraySink(src.kind === 'ranged' ? src.length : undefined);
     else if (op === 'filter') sink = new ChunkListSink();
     else if (op === 'reduce') sink = new ReduceSink(init, combine!);
     else sink = new DiscardSink();
-    this.#jobs++;
-    const ctx = { id: `${this.#id}:${this.#jobs}`, runners: this.#slots, load: () => this.#nodeLoad(), counters: this.#counters };
-    const job = (box.job = new JobRun(ctx, { op, fn, source: src, sink, ordered: queue !== undefined, queue, init }, opts));
+    const ctx = { id, runners: this.#slots, load: () => this.#nodeLoad(), counters: this.#counters };
+    const ordered = sink instanceof OrderedSink;
+    const job = (box.job = new JobRun(ctx, { op, fn, source: src, sink, ordered, queue, init }, opts));
     await job.start();
     return await job.promise;
   }
@@ -319,18 +360,27 @@ export class ThreadPool {
   }
 }
 
+interface AnyJobOptions extends JobOptions {
+  output?: 'array' | 'vector' | ShardedQueue<unknown> | ShardedVector<unknown>;
+  outputName?: string;
+  closeOutput?: boolean;
+}
+
 /** Validates the options of a job, naming the bad one. */
-function checkJobOptions(options: object, op: RangeOp): JobOptions {
+function checkJobOptions(options: object, op: RangeOp): AnyJobOptions {
   if (typeof options !== 'object' || options === null) throw new TypeError(`${op}: options must be an object`);
-  const o = options as Omit<Partial<QueueOutputOptions<unknown>>, 'output'> & { output?: unknown };
+  const o = options as Record<string, unknown>;
   if (o.signal !== undefined && !(o.signal instanceof AbortSignal)) throw new TypeError(`${op}: options.signal must be an AbortSignal`);
   if (o.onProgress !== undefined && typeof o.onProgress !== 'function') throw new TypeError(`${op}: options.onProgress must be a function`);
   if (o.output !== undefined) {
     if (op !== 'map' && op !== 'filter') throw new TypeError(`${op}: options.output is not supported (only map and filter have outputs)`);
-    if (o.output !== 'array' && !(o.output instanceof ShardedQueue)) throw new TypeError(`${op}: options.output must be 'array' or a ShardedQueue`);
+    if (o.output !== 'array' && o.output !== 'vector' && !(o.output instanceof ShardedQueue) && !(o.output instanceof ShardedVector)) {
+      throw new TypeError(`${op}: options.output must be 'array', 'vector', a ShardedVector or a ShardedQueue`);
+    }
   }
   if (o.closeOutput !== undefined && typeof o.closeOutput !== 'boolean') throw new TypeError(`${op}: options.closeOutput must be a boolean`);
-  return options;
+  if (o.outputName !== undefined && (typeof o.outputName !== 'string' || o.outputName.length === 0)) throw new TypeError(`${op}: options.outputName must be a non-empty string`);
+  return o;
 }
 
 /** Settles with `p`, or rejects with AbortedError when `signal` aborts first. */

@@ -14,6 +14,8 @@ import { contextOf, defineProclet } from '@quicksand/core';
 import type { TaskSpec } from '@quicksand/core';
 import { rangeTask } from '@quicksand/core/internal';
 import type { RangeInput, RangeOp, RangeOutput } from '@quicksand/core/internal';
+import { readRange } from './sources.js';
+import type { RemoteRead } from './sources.js';
 
 /** @internal One chunk of a job. */
 export interface ExecRequest {
@@ -23,8 +25,12 @@ export interface ExecRequest {
   fn: TaskSpec;
   /** Source position of the first element. */
   start: number;
-  /** The elements. */
+  /** The elements, or none when `read` says where this runner reads them. */
   items: ArrayLike<unknown>;
+  /** Read [start, end) of this source here (sharded sources). */
+  read?: RemoteRead;
+  /** End of the range to read (with `read`). */
+  end?: number;
   /** Initial accumulator (reduce). */
   init?: unknown;
 }
@@ -55,9 +61,10 @@ export class Runner {
       st = { flag: new Int32Array(new SharedArrayBuffer(4)), abort: new AbortController() };
       this.#jobs.set(req.job, st);
     }
-    const input: RangeInput = { fn: req.fn, items: req.items, start: req.start, cancel: st.flag };
+    const items = req.read === undefined ? req.items : await readRange(contextOf(this).cluster, req.read, req.start, req.end ?? req.start);
+    if (this.#cancelled.has(req.job)) return { n: 0, ms: 0, cancelled: true };
+    const input: RangeInput = { fn: req.fn, items, start: req.start, cancel: st.flag };
     if (req.op === 'reduce') input.init = req.init;
-    const items = req.items;
     const own = ArrayBuffer.isView(items) && items.buffer instanceof ArrayBuffer && items.byteOffset === 0 && items.byteLength === items.buffer.byteLength;
     try {
       return await contextOf(this).runTask<RangeOutput>(rangeTask(req.op), input, { signal: st.abort.signal, transfer: own ? [items.buffer] : [] });

@@ -6,6 +6,7 @@
  */
 import type { RangeOutput } from '@quicksand/core/internal';
 import type { ShardedQueue } from '@quicksand/queue';
+import type { ShardedVector } from '@quicksand/vector';
 
 /** @internal Receives chunk results and makes the job's result. */
 export interface Sink {
@@ -205,6 +206,19 @@ export function queueTarget(queue: ShardedQueue<unknown>, close: boolean): Order
     },
     fail: async () => {
       if (close) await queue.close();
+    },
+  };
+}
+
+/** @internal An ordered target that appends to a vector; one the job created is destroyed if it fails. */
+export function vectorTarget(vector: ShardedVector<unknown>, created: boolean): OrderedTarget {
+  return {
+    push: async (values) => {
+      await vector.pushAll(values);
+    },
+    end: () => Promise.resolve(vector),
+    fail: async () => {
+      if (created) await vector.destroy();
     },
   };
 }

@@ -1,16 +1,30 @@
 /**
  * Sources: what a job reads its elements from. Every source is one of two shapes:
  * - **ranged**: a known length and random access by position range (arrays, typed
- *   arrays; later sharded vectors). Ranges can be cut, handed out and stolen.
+ *   arrays, sharded vectors). Ranges can be cut, handed out and stolen. The elements of
+ *   an array travel with each chunk; those of a sharded vector are read by the runner
+ *   itself, from the shards, and the job knows which node holds which positions.
  * - **stream**: elements arrive in order and the length is known only at the end
  *   (async and sync iterables, queues). A job pulls them into a bounded buffer and hands
  *   out chunks from its front.
  * Positions are the elements' order in the source; results keep that order.
  */
+import type { Cluster } from '@quicksand/core';
 import { ShardedQueue } from '@quicksand/queue';
+import { ShardedVector } from '@quicksand/vector';
 
-/** What `map`, `filter`, `forEach` and `reduce` read: an array, a typed array, a queue, or any (async) iterable. */
-export type PoolSource<T> = readonly T[] | ArrayLike<T> | ShardedQueue<T> | Iterable<T> | AsyncIterable<T>;
+/**
+ * What `map`, `filter`, `forEach` and `reduce` read: an array, a typed array, a
+ * `ShardedVector`, a `ShardedQueue`, or any iterable or async iterable (a `ShardedMap`
+ * gives its `[key, value]` entries, a `ShardedSet` its keys).
+ */
+export type PoolSource<T> = readonly T[] | ArrayLike<T> | ShardedVector<T> | ShardedQueue<T> | Iterable<T> | AsyncIterable<T>;
+
+/** @internal How a runner reads a range of a source on its own node. */
+export interface RemoteRead {
+  /** A sharded vector, by name. */
+  readonly vector: string;
+}
 
 /** @internal A source with a known length and random access. */
 export interface RangedSource {
@@ -22,6 +36,8 @@ export interface RangedSource {
   readonly bytesPerItem?: number;
   /** Which node holds which positions, when the data lives in the cluster. */
   readonly placement?: ReadonlyArray<{ lo: number; hi: number; node: string | undefined }>;
+  /** How runners read a range themselves (when `slice` is absent). */
+  readonly read?: RemoteRead;
 }
 
 /** @internal A source read front to back. */
@@ -40,7 +56,8 @@ export type Source = RangedSource | StreamSource;
  * @internal Adapts what a user passed.
  * @throws TypeError when it is not a source.
  */
-export function toSource(source: unknown): Source {
+export async function toSource(source: unknown): Promise<Source> {
+  if (source instanceof ShardedVector) return await vectorSource(source as ShardedVector<unknown>);
   if (Array.isArray(source)) return arraySource(source);
   if (ArrayBuffer.isView(source) && !(source instanceof DataView)) return typedSource(source as unknown as TypedArray);
   if (source instanceof ShardedQueue) return queueSource(source as ShardedQueue<unknown>);
@@ -62,6 +79,40 @@ function arraySource(xs: readonly unknown[]): RangedSource {
 function typedSource(xs: TypedArray): RangedSource {
   // slice copies into a fresh buffer, which can then be moved to a worker by transfer.
   return { kind: 'ranged', length: xs.length, slice: (s, e) => xs.slice(s, e) };
+}
+
+/** The positions of a vector as its shards hold them now; runners read them from the shards. */
+async function vectorSource(v: ShardedVector<unknown>): Promise<RangedSource> {
+  const length = await v.length();
+  const [parts, shards] = await Promise.all([v.range(0, length).placement(), v.shards()]);
+  let bytes = 0;
+  let count = 0;
+  for (const s of shards) {
+    bytes += s.bytes;
+    count += s.count;
+  }
+  return {
+    kind: 'ranged',
+    length,
+    bytesPerItem: count > 0 ? Math.max(1, bytes / count) : 8,
+    placement: parts.map((p) => ({ lo: p.start, hi: p.end, node: p.node })),
+    read: { vector: v.name },
+  };
+}
+
+const vectors = new WeakMap<Cluster, Map<string, Promise<ShardedVector<unknown>>>>();
+
+/** @internal Reads [start, end) of a source the way `read` says, from `cluster` (a runner's view). */
+export async function readRange(cluster: Cluster, read: RemoteRead, start: number, end: number): Promise<unknown[]> {
+  let open = vectors.get(cluster);
+  if (open === undefined) vectors.set(cluster, (open = new Map()));
+  let v = open.get(read.vector);
+  if (v === undefined) {
+    v = ShardedVector.open<unknown>(cluster, read.vector);
+    open.set(read.vector, v);
+    v.catch(() => open.delete(read.vector));
+  }
+  return await (await v).range(start, end).toArray();
 }
 
 function queueSource(q: ShardedQueue<unknown>): StreamSource {

@@ -4,6 +4,7 @@ import type { Cluster } from '@quicksand/core';
 import { LocalCluster } from '@quicksand/net';
 import { ThreadPool } from '@quicksand/pool';
 import { ShardedQueue } from '@quicksand/queue';
+import { ShardedVector } from '@quicksand/vector';
 import { eventually, rejects, rng } from './helpers.js';
 
 const tasks = new URL('./fixtures/tasks.js', import.meta.url);
@@ -50,6 +51,16 @@ describe('ThreadPool — compute proclets in separate node processes', () => {
     for await (const y of q) got.push(y);
     await job;
     expect(got).to.deep.equal(xs.map((x) => x * x));
+  });
+
+  it('maps a ShardedVector living in the node processes into a new one, runners reading the shards', async () => {
+    const random = rng(78);
+    const xs = Array.from({ length: 30_000 }, () => Math.floor(random() * 1e6));
+    const v = await ShardedVector.create<number>(cluster, 'xp-in', { maxShardBytes: '16KiB' });
+    await v.pushAll(xs);
+    const out = await pool.map(v, pool.task<number, number>(tasks, 'square'));
+    expect(await out.range().toArray()).to.deep.equal(xs.map((x) => x * x));
+    expect(await pool.reduce(v, pool.task<number, number>(tasks, 'add'), 0, (a, b) => a + b)).to.equal(xs.reduce((a, b) => a + b, 0));
   });
 
   it('fails with TaskError naming the element and the node, and cancels on abort', async () => {

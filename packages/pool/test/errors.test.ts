@@ -80,7 +80,7 @@ describe('ThreadPool jobs — errors and cancellation', () => {
 
   it('rejects bad sources and options, naming them', async () => {
     expect(await rejects(env.pool.map(42 as never, (x: number) => x))).to.be.instanceOf(TypeError).with.property('message').that.contains('source');
-    expect(await rejects(env.pool.map([1], (x: number) => x, { output: 'vector' as never }))).to.be.instanceOf(TypeError).with.property('message').that.contains('options.output');
+    expect(await rejects(env.pool.map([1], (x: number) => x, { output: 'set' as never }))).to.be.instanceOf(TypeError).with.property('message').that.contains('options.output');
     expect(await rejects(env.pool.map([1], (x: number) => x, { signal: 'stop' as never }))).to.be.instanceOf(TypeError).with.property('message').that.contains('options.signal');
     expect(await rejects(env.pool.reduce([1], (a: number) => a, 0, 'plus' as never))).to.be.instanceOf(TypeError).with.property('message').that.contains('combine');
     expect(await rejects(env.pool.forEach([1], 'task' as never))).to.be.instanceOf(TypeError).with.property('message').that.contains('task');
