@@ -150,16 +150,6 @@ export class WsTransport implements Transport {
 
   send(to: string, frame: Frame): void {
     if (this.#closing || this.#lost.has(to)) return;
-    if (to === this.self) {
-      // A runtime whose cached location of a proclet is stale may address itself; deliver
-      // on a later turn, as the in-process network does, so it answers MOVED to itself
-      // instead of declaring itself lost. The bytes are copied, as a wire would.
-      const bytes = Array.isArray(frame) ? Buffer.concat(frame) : Uint8Array.prototype.slice.call(frame);
-      setImmediate(() => {
-        if (!this.#closing) this.#handlers?.frame(this.self, bytes);
-      });
-      return;
-    }
     let conn = this.#send.get(to);
     if (conn === undefined) {
       const url = this.#addresses.get(to);
