@@ -26,5 +26,5 @@ export { Slot } from './slot.js';
 /** @internal */
 export { bindName, lookupName, unbindName } from './names.js';
 /** @internal */
-export { rangeTask } from './range-ops.js';
+export { rangeTask, YIELDED_BEFORE_START } from './range-ops.js';
 export type { RangeOp, RangeInput, RangeOutput } from './range-ops.js';

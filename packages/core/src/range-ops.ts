@@ -9,13 +9,16 @@
  * the output names its source position (`start + offset`) and carries the error's wire
  * form, so the caller can fail the job with the position and the original error. A
  * non-zero `cancel` flag (an Int32Array on a SharedArrayBuffer) stops the range between
- * two elements. Results that own their ArrayBuffers (e.g. fresh Uint8Arrays) are moved
+ * two elements. When the node's CPU capacity drops below this worker (another tenant took
+ * the CPU), the range also stops between two elements and comes back `yielded`, with the
+ * results of the elements it did; the caller hands the rest to a worker that has a CPU. Results that own their ArrayBuffers (e.g. fresh Uint8Arrays) are moved
  * back by transfer.
  *
  * @internal
  */
 import { isThenable, loadedTask, loadTask, taskFailure, TransferResult } from './task-loader.js';
 import type { WireError } from './errors.js';
+import { cpuTaken } from './worker-env.js';
 import type { TaskSpec } from './workers.js';
 
 /** What a range task does with each element. */
@@ -49,7 +52,12 @@ export interface RangeOutput {
   error?: { index: number; error: WireError };
   /** True when the cancel flag stopped the range early. */
   cancelled?: boolean;
+  /** True when the node's CPU was taken away: only the first `n` elements ran. */
+  yielded?: boolean;
 }
+
+/** What a range task resolves with when its node's CPUs are taken before it starts. */
+export const YIELDED_BEFORE_START: RangeOutput = Object.freeze({ n: 0, ms: 0, yielded: true });
 
 const MODULE = new URL('./range-ops.js', import.meta.url).href;
 
@@ -98,6 +106,7 @@ async function runRange(op: RangeOp, input: RangeInput): Promise<RangeOutput | T
       if (cancel !== undefined && Atomics.load(cancel, 0) !== 0) {
         return { n: i, ms: performance.now() - t0, cancelled: true };
       }
+      if (cpuTaken()) break;
       const item = items[i];
       let r = op === 'reduce' ? fn(acc, item, start + i) : fn(item, start + i);
       if (isThenable(r)) r = await r;
@@ -109,7 +118,11 @@ async function runRange(op: RangeOp, input: RangeInput): Promise<RangeOutput | T
   } catch (e) {
     return { n: i, ms: performance.now() - t0, error: { index: start + i, error: taskFailure(e, input.fn) } };
   }
-  const out: RangeOutput = { n, ms: performance.now() - t0 };
+  const out: RangeOutput = { n: i, ms: performance.now() - t0 };
+  if (i < n) {
+    out.yielded = true;
+    if (op === 'map') values!.length = i;
+  }
   if (values !== undefined) out.values = values;
   if (op === 'reduce') out.acc = acc;
   const transfer = ownedBuffers(op === 'reduce' ? [acc] : op === 'map' ? values! : []);

@@ -844,8 +844,14 @@ export class Runtime {
     this.onLeave?.();
   }
 
+  /**
+   * Runs a task on this node's workers. While the node's CPUs are taken (capacity 0) a task
+   * waits for them, or resolves with `options.yieldValue` when it has one; a node that never
+   * had CPUs refuses it.
+   */
   runTask(spec: TaskSpec, input: unknown, options?: RunTaskOptions): Promise<unknown> {
-    if (this.budget === null || this.budget.cpus === 0) {
+    if (this.budget === null || (this.budget.cpus === 0 && this.#workers === null)) {
+      if (this.budget !== null && options?.yieldValue !== undefined) return Promise.resolve(options.yieldValue);
       return Promise.reject(new CapacityError(`${this.id} has no CPUs to run tasks on; run the task from a proclet on a node with cpus > 0`));
     }
     this.#workers ??= new WorkerPool(this.budget.cpus, this.id);

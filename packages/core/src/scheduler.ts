@@ -5,9 +5,10 @@
  * - Fast, local: a node whose proclets outgrow its memory budget (it grew, or its budget
  *   shrank) asks at once for relief; the scheduler moves its largest movable memory
  *   proclets to the nodes with the most free memory until it is under its high-water mark.
- *   A node that loses CPU is announced with a `capacity` event, which compute work (the
- *   thread pool) follows within milliseconds; compute proclets on a node left with no CPU
- *   move to nodes with free CPU.
+ *   A node that loses CPU stops its workers beyond the new capacity between two elements
+ *   (range tasks hand their unfinished rest back, and the thread pool gives it to a runner
+ *   on a node with CPU), and compute proclets on a node left with no CPU move to nodes
+ *   with a CPU no compute proclet claims.
  * - Slow, global: every `rebalanceMs`, if memory use is badly uneven (utilisation spread
  *   above `spread` and the fullest node above `highWater`), one proclet moves from the
  *   fullest to the emptiest node. A node that joins is empty, so it receives work this way.
@@ -113,7 +114,9 @@ export class Scheduler {
     let moved = 0;
     for (const p of this.#host.proclets(node)) {
       if (p.kind !== 'compute' || p.pinned) continue;
-      const target = this.#freestCpu(node);
+      // Only to a node with a CPU no compute proclet claims: a node that already runs as
+      // many as it has CPUs gains nothing (its work flows there by yielding anyway).
+      const target = this.#freestCpu(node, true);
       if (target === undefined) break;
       await this.#host.migrate(p.id, target, 'cpu-pressure');
       moved++;
@@ -163,11 +166,12 @@ export class Scheduler {
     return best;
   }
 
-  #freestCpu(exclude: string): string | undefined {
+  #freestCpu(exclude: string, needFreeSlot = false): string | undefined {
     let best: string | undefined;
     let bestScore = -Infinity;
     for (const n of this.#host.liveNodes()) {
       if (n.id === exclude || n.draining || n.cpus === 0) continue;
+      if (needFreeSlot && n.compute >= n.cpus) continue;
       const score = (n.cpus - n.compute) / n.cpus;
       if (score > bestScore) {
         bestScore = score;

@@ -11,7 +11,8 @@
  *              `from .. from + values.length - 1`; `failed` lists the offsets (into
  *              `values`) whose value is a wire error; `ms` is the time spent running them.
  */
-import { parentPort } from 'node:worker_threads';
+import { parentPort, workerData } from 'node:worker_threads';
+import { workerSlot } from './worker-env.js';
 import { isThenable, loadTask, taskFailure, TransferResult } from './task-loader.js';
 import type { TaskFn } from './task-loader.js';
 import type { TaskSpec } from './workers.js';
@@ -38,6 +39,10 @@ const specs = new Map<number, TaskSpec>();
 const fnByKey = new Map<number, TaskFn>();
 const pending: BatchMessage[] = [];
 let draining = false;
+
+const data = workerData as { capacity?: Int32Array; index?: number } | null;
+if (data?.capacity instanceof Int32Array) workerSlot.capacity = data.capacity;
+if (typeof data?.index === 'number') workerSlot.index = data.index;
 
 const port = parentPort;
 if (port === null) throw new Error('worker-main must run in a worker thread');

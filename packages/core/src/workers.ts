@@ -43,6 +43,11 @@ export interface RunTaskOptions {
   transfer?: readonly TransferListItem[];
   /** Cancels the task while it waits for a worker. A running task is not interrupted. */
   signal?: AbortSignal;
+  /**
+   * Resolve with this value instead of waiting, when the node's CPUs are all taken away
+   * (`resize(0)`) before the task starts. For work the caller can hand to another node.
+   */
+  yieldValue?: unknown;
 }
 
 /**
@@ -105,6 +110,8 @@ interface Job {
   state: number;
   /** Send alone (a batch holding it could not be posted). */
   solo: boolean;
+  /** Resolved with this when the node's CPUs are taken before it starts (undefined: it waits). */
+  yieldValue: unknown;
 }
 
 interface Batch {
@@ -116,6 +123,8 @@ interface Batch {
 
 interface Slot {
   readonly worker: Worker;
+  /** This worker's slot index: it yields its CPU when capacity drops to or below it. */
+  readonly index: number;
   /** Batches sent and not finished, oldest first. */
   readonly batches: Batch[];
   /** Task kinds this worker has definitions of. */
@@ -142,9 +151,13 @@ export class WorkerPool {
   readonly #kindsBySpec = new WeakMap<TaskSpec, Kind>();
   readonly #kindsByKey = new Map<string, Kind>();
 
+  /** The CPU capacity, shared with the workers (they yield when it drops below them). */
+  readonly #capacity = new Int32Array(new SharedArrayBuffer(4));
+
   constructor(size: number, node: string) {
     this.size = size;
     this.#node = node;
+    Atomics.store(this.#capacity, 0, size);
   }
 
   /** Workers running a task now. */
@@ -178,7 +191,11 @@ export class WorkerPool {
     if (signal?.aborted === true) return Promise.reject(new AbortedError('task aborted before it started'));
     const kind = this.#kind(spec);
     return new Promise((resolve, reject) => {
-      const job: Job = { kind, input, transfer: options.transfer ?? [], resolve, reject, signal, onAbort: undefined, state: QUEUED, solo: false };
+      const job: Job = { kind, input, transfer: options.transfer ?? [], resolve, reject, signal, onAbort: undefined, state: QUEUED, solo: false, yieldValue: options.yieldValue };
+      if (this.size === 0 && job.yieldValue !== undefined) {
+        resolve(job.yieldValue);
+        return;
+      }
       if (signal !== undefined) {
         job.onAbort = () => {
           if (job.state !== QUEUED) return;
@@ -200,7 +217,22 @@ export class WorkerPool {
    */
   resize(size: number): void {
     this.size = size;
+    Atomics.store(this.#capacity, 0, size);
+    if (size === 0) {
+      // No CPU at all: work that can go elsewhere is handed back at once.
+      for (let i = this.#head; i < this.#queue.length; i++) {
+        const job = this.#queue[i]!;
+        if (job.state === QUEUED && job.yieldValue !== undefined) this.#yieldJob(job);
+      }
+    }
     this.#pump();
+  }
+
+  #yieldJob(job: Job): void {
+    job.state = SETTLED;
+    this.#queued--;
+    if (job.onAbort !== undefined) job.signal!.removeEventListener('abort', job.onAbort);
+    job.resolve(job.yieldValue);
   }
 
   #kind(spec: TaskSpec): Kind {
@@ -296,8 +328,10 @@ export class WorkerPool {
   }
 
   #spawn(): Slot {
-    const worker = new Worker(WORKER_MAIN, { workerData: { node: this.#node } });
-    const slot: Slot = { worker, batches: [], known: new Set(), busySince: null };
+    let index = 0;
+    while (this.#slots.some((s) => s.index === index)) index++;
+    const worker = new Worker(WORKER_MAIN, { workerData: { node: this.#node, capacity: this.#capacity, index } });
+    const slot: Slot = { worker, index, batches: [], known: new Set(), busySince: null };
     worker.on('message', (msg: ResultMessage) => this.#onResult(slot, msg));
     worker.on('error', (err) => this.#onWorkerExit(slot, err));
     worker.on('exit', (code) => this.#onWorkerExit(slot, new Error(`worker thread exited with code ${code}`)));

@@ -88,6 +88,8 @@ export interface JobCounters {
   remoteChunks: number;
   suspensions: number;
   resumptions: number;
+  /** Chunks handed back, unfinished, by a runner whose node lost its CPU. */
+  yields: number;
 }
 
 /** @internal What a job gets from its pool. */
@@ -157,6 +159,8 @@ interface Chunk {
   start: number;
   end: number;
   items: ArrayLike<unknown>;
+  /** Times it came back unstarted because its node had no CPU. */
+  bounces?: number;
 }
 
 /** @internal One running job. */
@@ -379,15 +383,20 @@ export class JobRun {
     }
     if (op === 'reduce') req.init = init;
     lane.runner.ref.call('exec', req).then(
-      (out) => this.#complete(lane, chunk.start, chunk.end, out),
+      (out) => this.#complete(lane, chunk, out),
       (e: unknown) => void this.#fail(e),
     );
   }
 
-  #complete(lane: Lane, start: number, end: number, out: RangeOutput): void {
+  #complete(lane: Lane, chunk: Chunk, out: RangeOutput): void {
+    const { start, end } = chunk;
     lane.inflight--;
     this.#inflightItems -= end - start;
     if (this.#settled || out.cancelled === true) return;
+    if (out.yielded === true && out.error === undefined) {
+      this.#yielded(lane, chunk, out);
+      return;
+    }
     if (out.error !== undefined) {
       const cause = fromWireError(out.error.error, { node: lane.runner.node });
       const index = out.error.index;
@@ -407,6 +416,49 @@ export class JobRun {
     }
     this.#done += end - start;
     this.#progress(false);
+    this.#pump();
+  }
+
+  /**
+   * The runner's node lost its CPU while holding this chunk: keep what it finished and hand
+   * the rest, at once, to a runner on another node (the work follows the free CPU). When
+   * no CPU is free anywhere the rest waits a millisecond before it is tried again.
+   */
+  #yielded(lane: Lane, chunk: Chunk, out: RangeOutput): void {
+    const n = out.n;
+    if (n > 0) {
+      try {
+        this.#spec.sink.put(chunk.start, chunk.start + n, out);
+      } catch (e) {
+        void this.#fail(e);
+        return;
+      }
+      this.#done += n;
+      this.#progress(false);
+    }
+    this.#ctx.counters.yields++;
+    const bounces = n > 0 ? 0 : (chunk.bounces ?? 0) + 1;
+    const rest: Chunk = { start: chunk.start + n, end: chunk.end, items: chunk.items.length === 0 ? NO_ITEMS : Array.prototype.slice.call(chunk.items, n), bounces };
+    let to: Lane | undefined;
+    for (const l of this.#lanes) {
+      if (l === lane || l.state !== ACTIVE || l.runner.node === lane.runner.node) continue;
+      if (to === undefined || l.inflight < to.inflight) to = l;
+    }
+    if (to !== undefined && bounces <= 1) {
+      this.#dispatch(to, rest);
+    } else {
+      // Placeholder in flight so the job does not finish while the rest waits.
+      const target = to ?? lane;
+      target.inflight++;
+      this.#inflightItems += rest.end - rest.start;
+      const t = setTimeout(() => {
+        this.#timers.splice(this.#timers.indexOf(t), 1);
+        target.inflight--;
+        this.#inflightItems -= rest.end - rest.start;
+        if (!this.#settled) this.#dispatch(target, rest);
+      }, 1);
+      this.#timers.push(t);
+    }
     this.#pump();
   }
 

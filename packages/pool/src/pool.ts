@@ -109,6 +109,8 @@ export interface PoolStats {
   suspensions: number;
   /** Times rate matching resumed a runner because the output queue ran low. */
   resumptions: number;
+  /** Chunks handed back unfinished by a runner whose node lost its CPU, and given to another. */
+  yields: number;
 }
 
 interface Slot extends RunnerInfo {
@@ -144,7 +146,7 @@ export class ThreadPool {
   readonly cluster: Cluster;
   readonly #id: string;
   readonly #slots: Slot[];
-  readonly #counters: JobCounters = { steals: 0, splits: 0, localChunks: 0, remoteChunks: 0, suspensions: 0, resumptions: 0 };
+  readonly #counters: JobCounters = { steals: 0, splits: 0, localChunks: 0, remoteChunks: 0, suspensions: 0, resumptions: 0, yields: 0 };
   #tasks = 0;
   #jobs = 0;
   #closed = false;

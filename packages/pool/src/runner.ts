@@ -10,9 +10,10 @@
  *
  * Not handled: a task that never returns holds its worker until the cluster closes.
  */
+import { setMaxListeners } from 'node:events';
 import { contextOf, defineProclet } from '@quicksand/core';
 import type { TaskSpec } from '@quicksand/core';
-import { rangeTask } from '@quicksand/core/internal';
+import { YIELDED_BEFORE_START, rangeTask } from '@quicksand/core/internal';
 import type { RangeInput, RangeOp, RangeOutput } from '@quicksand/core/internal';
 import { readRange } from './sources.js';
 import type { RemoteRead } from './sources.js';
@@ -59,6 +60,8 @@ export class Runner {
     let st = this.#jobs.get(req.job);
     if (st === undefined) {
       st = { flag: new Int32Array(new SharedArrayBuffer(4)), abort: new AbortController() };
+      // Every chunk waiting for a worker listens to it; a busy runner may hold many.
+      setMaxListeners(0, st.abort.signal);
       this.#jobs.set(req.job, st);
     }
     const items = req.read === undefined ? req.items : await readRange(contextOf(this).cluster, req.read, req.start, req.end ?? req.start);
@@ -67,7 +70,7 @@ export class Runner {
     if (req.op === 'reduce') input.init = req.init;
     const own = ArrayBuffer.isView(items) && items.buffer instanceof ArrayBuffer && items.byteOffset === 0 && items.byteLength === items.buffer.byteLength;
     try {
-      return await contextOf(this).runTask<RangeOutput>(rangeTask(req.op), input, { signal: st.abort.signal, transfer: own ? [items.buffer] : [] });
+      return await contextOf(this).runTask<RangeOutput>(rangeTask(req.op), input, { signal: st.abort.signal, transfer: own ? [items.buffer] : [], yieldValue: YIELDED_BEFORE_START });
     } catch (e) {
       if (st.abort.signal.aborted) return { n: 0, ms: 0, cancelled: true };
       throw e;

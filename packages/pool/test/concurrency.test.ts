@@ -81,13 +81,43 @@ describe('ThreadPool — compute proclets moved by the scheduler', () => {
     await cluster.close();
   });
 
-  it('follows them when a node loses its CPUs, and keeps running jobs', async () => {
-    cluster = await Cluster.start({ nodes: [{ cpus: 1, memory: '64MiB' }, { cpus: 1, memory: '64MiB' }] });
-    pool = await ThreadPool.create(cluster);
+  it('moves a runner off a node that loses its CPUs to a node with a CPU no runner claims', async () => {
+    cluster = await Cluster.start({ nodes: [{ cpus: 2, memory: '64MiB' }, { cpus: 1, memory: '64MiB' }] });
+    pool = await ThreadPool.create(cluster, { threads: 2 });
     expect(pool.stats().nodes).to.deep.equal({ n0: 1, n1: 1 });
     await cluster.setCapacity('n1', { cpus: 0 });
     await eventually(() => pool.stats().nodes.n0 === 2, 'both runners on n0');
     const xs = Array.from({ length: 5_000 }, (_, i) => i);
     expect(await pool.map(xs, pool.task<number, number>(tasks, 'square'))).to.deep.equal(xs.map((x) => x * x));
+  });
+
+  it('keeps its runner where no CPU is free elsewhere: the work yields to the other node instead', async () => {
+    cluster = await Cluster.start({ nodes: [{ cpus: 1, memory: '64MiB' }, { cpus: 1, memory: '64MiB' }] });
+    pool = await ThreadPool.create(cluster);
+    const xs = Array.from({ length: 400 }, (_, i) => i);
+    let done = 0;
+    const job = pool.map(xs, pool.task<number, number>(tasks, 'slowSquare'), { onProgress: (p) => (done = p.done) });
+    await eventually(() => done > 20, 'the job under way on both nodes');
+    await cluster.setCapacity('n1', { cpus: 0 });
+    expect(await job).to.deep.equal(xs.map((x) => x * x));
+    expect(pool.stats().nodes).to.deep.equal({ n0: 1, n1: 1 });
+    expect(pool.stats().yields).to.be.greaterThan(0);
+  });
+
+  it('stops work on a node between two elements when its CPU is taken, and resumes when it returns', async () => {
+    cluster = await Cluster.start({ nodes: [{ cpus: 1, memory: '64MiB' }] });
+    pool = await ThreadPool.create(cluster);
+    const xs = Array.from({ length: 300 }, (_, i) => i);
+    let done = 0;
+    const job = pool.map(xs, pool.task<number, number>(tasks, 'slowSquare'), { onProgress: (p) => (done = p.done) });
+    await eventually(() => done > 10, 'the job under way');
+    await cluster.setCapacity('n0', { cpus: 0 });
+    // No CPU anywhere: the running chunk stops between two elements and the worker idles.
+    await eventually(async () => (await cluster.stats()).nodes[0]!.cpusBusy === 0, 'the worker idle');
+    const frozen = done;
+    expect(frozen).to.be.lessThan(xs.length);
+    expect(pool.stats().yields).to.be.greaterThan(0);
+    await cluster.setCapacity('n0', { cpus: 1 });
+    expect(await job).to.deep.equal(xs.map((x) => x * x));
   });
 });
