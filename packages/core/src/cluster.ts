@@ -225,16 +225,23 @@ export class Cluster {
 
   /**
    * Changes a node's capacity, as when another tenant takes (or returns) CPUs or memory.
-   * Resolves once the node applies it; compute work follows at once, and memory proclets
-   * beyond the new budget move to nodes with room (see the `migration` events).
+   * Resolves once the node applies it (or, with `options.at`, once the node has it
+   * scheduled). Workers beyond the new CPU count stop between two elements of their range
+   * task and the thread pool hands the rest to nodes with CPU; memory proclets beyond the
+   * new budget move to nodes with room (see the `migration` events).
+   * @param options.at - apply at this time, in wall-clock milliseconds
+   * (`performance.timeOrigin + performance.now()`) on the node's clock, as a tenant would
+   * take the core at that instant; used to emulate millisecond-scale load changes.
    * @throws RangeError for a negative or fractional value.
    */
-  async setCapacity(node: string, capacity: { cpus?: number; memory?: Size }): Promise<CapacityEvent> {
+  async setCapacity(node: string, capacity: { cpus?: number; memory?: Size }, options: { at?: number } = {}): Promise<CapacityEvent> {
     this.#open();
     const c = checkOptions(capacity, 'capacity');
     const cpus = c.cpus === undefined ? null : checkInt(c.cpus, 'capacity.cpus', 0, 1024);
     const memory = c.memory === undefined ? null : parseSize(c.memory, 'capacity.memory');
-    return (await this.#rt.invoke(CONTROLLER_ID, 'setCapacity', [node, cpus, memory])) as CapacityEvent;
+    const at = checkOptions(options, 'options').at;
+    if (at !== undefined && (typeof at !== 'number' || !Number.isFinite(at))) throw new TypeError(`options.at must be a time in milliseconds, got ${String(at)}`);
+    return (await this.#rt.invoke(CONTROLLER_ID, 'setCapacity', [node, cpus, memory, at ?? null])) as CapacityEvent;
   }
 
   /**

@@ -144,6 +144,11 @@ interface Entry {
   busy: Promise<unknown> | null;
 }
 
+/** Wall-clock milliseconds with sub-millisecond precision (comparable across processes of a machine). */
+function nowMs(): number {
+  return performance.timeOrigin + performance.now();
+}
+
 /** @internal Options of a creation, as sent to the controller. */
 export interface CreateRequest {
   node?: string;
@@ -393,18 +398,43 @@ export class Controller {
    * The node applies it at once; compute work follows the `capacity` event, and memory
    * over the new budget moves away.
    */
-  async setCapacity(node: string, cpus: number | null, memory: number | null): Promise<CapacityEvent> {
+  async setCapacity(node: string, cpus: number | null, memory: number | null, at: number | null = null): Promise<CapacityEvent> {
     const n = this.#live(node);
     if (cpus !== null && (!Number.isInteger(cpus) || cpus < 0)) throw new RangeError(`cpus must be a non-negative integer, got ${cpus}`);
     if (memory !== null && (typeof memory !== 'number' || !(memory >= 0))) throw new RangeError(`memory must be a non-negative number of bytes, got ${memory}`);
-    await this.#rt.invoke(agentId(node), 'setCapacity', [cpus, memory]);
+    if (at !== null && (typeof at !== 'number' || !Number.isFinite(at))) throw new RangeError(`at must be a time in milliseconds, got ${String(at)}`);
+    if (at !== null) {
+      // Scheduled: the node applies it on its own clock at `at`; the directory follows then.
+      await this.#rt.invoke(agentId(node), 'setCapacity', [cpus, memory, at]);
+      const t = setTimeout(() => this.#recordCapacity(n, cpus, memory), Math.max(0, at - nowMs()));
+      t.unref();
+      return { node, cpus: cpus ?? n.cpus, memory: memory ?? n.memory };
+    }
+    // Recorded first: a change racing this one (another node given a CPU at the same
+    // moment) already sees it when deciding where compute proclets go.
+    const before = { cpus: n.cpus, memory: n.memory };
     if (cpus !== null) n.cpus = cpus;
     if (memory !== null) n.memory = memory;
-    const ev: CapacityEvent = { node, cpus: n.cpus, memory: n.memory };
+    try {
+      await this.#rt.invoke(agentId(node), 'setCapacity', [cpus, memory, null]);
+    } catch (e) {
+      n.cpus = before.cpus;
+      n.memory = before.memory;
+      throw e;
+    }
+    return this.#recordCapacity(n, null, null);
+  }
+
+  /** Updates the directory's view of a node's capacity, tells subscribers, relieves pressure. */
+  #recordCapacity(n: NodeRecord, cpus: number | null, memory: number | null): CapacityEvent {
+    if (cpus !== null) n.cpus = cpus;
+    if (memory !== null) n.memory = memory;
+    const ev: CapacityEvent = { node: n.id, cpus: n.cpus, memory: n.memory };
+    if (n.lost !== null) return ev;
     this.#emit('capacity', ev);
     this.#scheduler.touch();
-    if (n.used > n.memory * 0.9) void this.#scheduler.relieveMemory(node).catch(() => undefined);
-    if (n.cpus === 0 && n.compute > 0) void this.#scheduler.relieveCpu(node).catch(() => undefined);
+    if (n.used > n.memory * 0.9) void this.#scheduler.relieveMemory(n.id).catch(() => undefined);
+    if (n.cpus === 0 && n.compute > 0) void this.#scheduler.relieveCpu(n.id).catch(() => undefined);
     return ev;
   }
 
@@ -569,8 +599,8 @@ export class NodeAgent {
   usage(): NodeUsage {
     return this.#rt.usage();
   }
-  setCapacity(cpus: number | null, memory: number | null): void {
-    this.#rt.setCapacity(cpus, memory);
+  setCapacity(cpus: number | null, memory: number | null, at: number | null): void {
+    this.#rt.setCapacity(cpus, memory, at);
   }
   /** The node leaves after answering (drain finished). */
   leave(): void {

@@ -121,6 +121,7 @@ export class Runtime {
   readonly budget: NodeBudget | null;
   readonly transport: Transport;
   readonly #closeHooks: Array<() => void> = [];
+  readonly #capacityTimers = new Set<NodeJS.Timeout>();
   /** Called when the node has left after a drain (the daemon exits). */
   onLeave: (() => void) | null = null;
   /** The cluster as seen from this runtime. */
@@ -668,6 +669,15 @@ export class Runtime {
     if (to === this.id) return { bytes: 0, blockingMs: 0, saveMs: 0, transferMs: 0, size: slot.size };
     const t0 = performance.now();
     slot.state = MIGRATING;
+    // Lets the proclet hand back work that waits (queued tasks) so it quiesces quickly.
+    const hook = (slot.instance as { _onMigrate?: () => void })._onMigrate;
+    if (typeof hook === 'function') {
+      try {
+        hook.call(slot.instance);
+      } catch (e) {
+        this.#log(`quicksand: _onMigrate of proclet ${id} threw: ${(e as Error).message}`);
+      }
+    }
     let state: Frame;
     let t1: number;
     try {
@@ -828,9 +838,21 @@ export class Runtime {
     this.#markSize(slot);
   }
 
-  /** Applies a new capacity: the memory budget at once, CPUs as worker slots free up. */
-  setCapacity(cpus: number | null, memory: number | null): void {
+  /**
+   * Applies a new capacity: the memory budget at once; CPUs at once too (workers beyond the
+   * new count stop between two elements of a range task). With `at` (wall-clock ms,
+   * `performance.timeOrigin + performance.now()`), at that moment on this node's clock.
+   */
+  setCapacity(cpus: number | null, memory: number | null, at: number | null = null): void {
     if (this.budget === null) throw new CapacityError(`${this.id} is a client and has no capacity`);
+    if (at !== null) {
+      const t = setTimeout(() => {
+        this.#capacityTimers.delete(t);
+        if (!this.#closed) this.setCapacity(cpus, memory);
+      }, Math.max(0, at - (performance.timeOrigin + performance.now())));
+      this.#capacityTimers.add(t);
+      return;
+    }
     if (memory !== null) this.budget.memory = memory;
     if (cpus !== null) {
       this.budget.cpus = cpus;
@@ -870,6 +892,7 @@ export class Runtime {
     this.#flush();
     this.#closed = true;
     for (const fn of this.#closeHooks.splice(0)) fn();
+    for (const t of this.#capacityTimers) clearTimeout(t);
     if (this.#sizeTimer !== null) clearTimeout(this.#sizeTimer);
     const err = this.#closedError();
     for (const [callId, p] of [...this.#pending.entries()]) {

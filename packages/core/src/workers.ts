@@ -44,8 +44,9 @@ export interface RunTaskOptions {
   /** Cancels the task while it waits for a worker. A running task is not interrupted. */
   signal?: AbortSignal;
   /**
-   * Resolve with this value instead of waiting, when the node's CPUs are all taken away
-   * (`resize(0)`) before the task starts. For work the caller can hand to another node.
+   * Resolve with this value instead of waiting, when the node has had no CPU at all
+   * (`resize(0)`) for 25 ms before the task starts. For work the caller can hand to
+   * another node; shorter outages keep it queued, to start the instant the CPU returns.
    */
   yieldValue?: unknown;
 }
@@ -133,6 +134,8 @@ interface Slot {
 }
 
 const WORKER_MAIN = new URL('./worker-main.js', import.meta.url);
+/** How long a node may have no CPU before queued yieldable work is handed back. */
+const HANDBACK_MS = 25;
 
 /** @internal One node's worker threads. */
 export class WorkerPool {
@@ -151,6 +154,9 @@ export class WorkerPool {
   readonly #kindsBySpec = new WeakMap<TaskSpec, Kind>();
   readonly #kindsByKey = new Map<string, Kind>();
 
+  #graceTimer: NodeJS.Timeout | null = null;
+  /** No CPU for longer than HANDBACK_MS: yieldable work is handed back, not queued. */
+  #handingBack = false;
   /** The CPU capacity, shared with the workers (they yield when it drops below them). */
   readonly #capacity = new Int32Array(new SharedArrayBuffer(4));
 
@@ -192,7 +198,7 @@ export class WorkerPool {
     const kind = this.#kind(spec);
     return new Promise((resolve, reject) => {
       const job: Job = { kind, input, transfer: options.transfer ?? [], resolve, reject, signal, onAbort: undefined, state: QUEUED, solo: false, yieldValue: options.yieldValue };
-      if (this.size === 0 && job.yieldValue !== undefined) {
+      if (this.#handingBack && job.yieldValue !== undefined) {
         resolve(job.yieldValue);
         return;
       }
@@ -218,12 +224,22 @@ export class WorkerPool {
   resize(size: number): void {
     this.size = size;
     Atomics.store(this.#capacity, 0, size);
+    if (this.#graceTimer !== null) clearTimeout(this.#graceTimer);
+    this.#graceTimer = null;
+    this.#handingBack = false;
     if (size === 0) {
-      // No CPU at all: work that can go elsewhere is handed back at once.
-      for (let i = this.#head; i < this.#queue.length; i++) {
-        const job = this.#queue[i]!;
-        if (job.state === QUEUED && job.yieldValue !== undefined) this.#yieldJob(job);
-      }
+      // A short outage keeps queued work here, to start the instant the CPU returns; one
+      // that lasts hands back what can run elsewhere.
+      this.#graceTimer = setTimeout(() => {
+        this.#graceTimer = null;
+        if (this.size !== 0) return;
+        this.#handingBack = true;
+        for (let i = this.#head; i < this.#queue.length; i++) {
+          const job = this.#queue[i]!;
+          if (job.state === QUEUED && job.yieldValue !== undefined) this.#yieldJob(job);
+        }
+      }, HANDBACK_MS);
+      this.#graceTimer.unref();
     }
     this.#pump();
   }

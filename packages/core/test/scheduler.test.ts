@@ -60,6 +60,20 @@ describe('scheduler — memory pressure, capacity, drain and rebalance', () => {
     expect(await c.call('maxOverlap', overlap, 2)).to.equal(2);
   });
 
+  it('applies a capacity change scheduled for a given instant on the node clock', async () => {
+    cluster = await Cluster.start({ nodes: [{ cpus: 2, memory: '16MiB' }] });
+    const events: CapacityEvent[] = [];
+    cluster.on('capacity', (e) => events.push(e));
+    const at = performance.timeOrigin + performance.now() + 50;
+    await cluster.setCapacity('n0', { cpus: 1 }, { at });
+    expect(events).to.have.length(0); // not yet
+    await eventually(() => events.length === 1, 'the scheduled change');
+    expect(performance.timeOrigin + performance.now()).to.be.at.least(at);
+    expect(events[0]).to.deep.equal({ node: 'n0', cpus: 1, memory: 16 * MiB });
+    expect((await cluster.stats()).nodes[0]!.cpus).to.equal(1);
+    await rejects(cluster.setCapacity('n0', { cpus: 1 }, { at: Number.NaN })).then((e) => expect(e.message).to.contain('options.at'));
+  });
+
   it('moves compute proclets off a node left with no CPUs', async () => {
     cluster = await Cluster.start({ nodes: [{ cpus: 1, memory: '16MiB' }, { cpus: 1, memory: '16MiB' }] });
     const c = await cluster.create(CruncherType, [], { node: 'n1' });

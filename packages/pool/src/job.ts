@@ -98,6 +98,10 @@ export interface JobContext {
   readonly runners: readonly RunnerInfo[];
   /** Node usage, at most a few milliseconds old. */
   load(): Promise<NodeStats[]>;
+  /** Whether `node` has a CPU now (its capacity, as the pool last heard). */
+  hasCpu(node: string): boolean;
+  /** How long `node` has had no CPU, in milliseconds (0 while it has one). */
+  outageMs(node: string): number;
   readonly counters: JobCounters;
 }
 
@@ -128,6 +132,8 @@ const RATE_TICK_MS = 5;
 /** The consumer's rate is measured over this window. */
 const RATE_WINDOW_MS = 15;
 const LOAD_TICK_MS = 100;
+/** A node without CPU for longer than this gets no new chunks until it has one again. */
+const OUTAGE_MS = 20;
 /** A starving consumer this soon after a shrink makes rate matching more cautious. */
 const STARVE_AFTER_SHRINK_MS = 250;
 
@@ -159,8 +165,6 @@ interface Chunk {
   start: number;
   end: number;
   items: ArrayLike<unknown>;
-  /** Times it came back unstarted because its node had no CPU. */
-  bounces?: number;
 }
 
 /** @internal One running job. */
@@ -172,6 +176,8 @@ export class JobRun {
   readonly #ranged: boolean;
   /** Front policy over a ranged source: the unassigned positions, in order, with where their data is. */
   #front: Span[] = [];
+  /** Unfinished rests of chunks whose node lost its CPU, waiting for a runner with one. */
+  readonly #homeless: Chunk[] = [];
   /** Stream buffer: elements pulled, not handed out; `#bufStart` is the position of `#buf[#bufHead]`. */
   #buf: unknown[] = [];
   #bufHead = 0;
@@ -187,6 +193,7 @@ export class JobRun {
   /** Capacity of the output queue, once known (0: unbounded or none). */
   #queueCapacity = 0;
   #settled = false;
+  #started = false;
   #finishing = false;
   #pumpQueued = false;
   readonly #timers: NodeJS.Timeout[] = [];
@@ -247,16 +254,32 @@ export class JobRun {
     }
     if (this.#lanes.some((l) => l.state === PARKED)) this.#every(LOAD_TICK_MS, () => void this.#loadTick());
     if (this.#spec.queue !== undefined) this.#every(RATE_TICK_MS, () => void this.#rateTick());
+    this.#started = true;
     this.#progress(true);
     this.#pump();
   }
 
   // ---------------------------------------------------------------- handing out work
 
+  /** A node's capacity changed: work may go to a runner that could not take it before. */
+  capacityChanged(): void {
+    this.#pump();
+  }
+
   #pump(): void {
-    if (this.#settled) return;
+    // Not before start() has laid out the work (a capacity event may arrive while it parks).
+    if (this.#settled || !this.#started) return;
     for (const lane of this.#lanes) {
-      while (lane.state === ACTIVE && lane.inflight < DEPTH) {
+      if (lane.state !== ACTIVE) continue;
+      // Rests of yielded chunks go only where there is a CPU now; new chunks go to every
+      // runner, since a node without CPU for a moment starts its queued ones the instant it
+      // gets one back (and hands them back if the outage lasts).
+      if (this.#ctx.hasCpu(lane.runner.node)) {
+        for (let c = this.#homeless.shift(); c !== undefined; c = lane.inflight < DEPTH ? this.#homeless.shift() : undefined) this.#dispatch(lane, c);
+      }
+      // An outage that lasts: the node would only hand chunks back; feed it when it recovers.
+      if (this.#ctx.outageMs(lane.runner.node) > OUTAGE_MS) continue;
+      while (lane.inflight < DEPTH) {
         const chunk = this.#nextChunk(lane);
         if (chunk === null) break;
         this.#dispatch(lane, chunk);
@@ -346,9 +369,11 @@ export class JobRun {
     let local: { span: Span; owner: Lane; rem: number } | undefined;
     for (const l of this.#lanes) {
       if (l === lane) continue;
+      // A runner whose node has had no CPU for a while gives up its ranges whole.
+      const stalled = this.#ctx.outageMs(l.runner.node) > OUTAGE_MS;
       for (const span of l.spans) {
         const rem = span.end - span.cursor;
-        if (rem < 2) continue;
+        if (rem < (stalled ? 1 : 2)) continue;
         if (best === undefined || rem > best.rem) best = { span, owner: l, rem };
         if (span.node === lane.runner.node && (local === undefined || rem > local.rem)) local = { span, owner: l, rem };
       }
@@ -356,7 +381,7 @@ export class JobRun {
     const pick = local !== undefined && best !== undefined && local.rem * 4 >= best.rem ? local : best;
     if (pick === undefined) return false;
     const { span, owner, rem } = pick;
-    const mid = span.cursor + Math.ceil(rem / 2);
+    const mid = this.#ctx.outageMs(owner.runner.node) > OUTAGE_MS ? span.cursor : span.cursor + Math.ceil(rem / 2);
     lane.spans.push({ cursor: mid, end: span.end, node: span.node });
     span.end = mid;
     lane.chunk = Math.max(lane.chunk, Math.min(owner.chunk, Math.ceil(rem / 2)));
@@ -421,8 +446,8 @@ export class JobRun {
 
   /**
    * The runner's node lost its CPU while holding this chunk: keep what it finished and hand
-   * the rest, at once, to a runner on another node (the work follows the free CPU). When
-   * no CPU is free anywhere the rest waits a millisecond before it is tried again.
+   * the rest, at once, to a runner whose node has a CPU (the work follows the free CPU).
+   * When no node has one, the rest waits for the next capacity change.
    */
   #yielded(lane: Lane, chunk: Chunk, out: RangeOutput): void {
     const n = out.n;
@@ -437,28 +462,15 @@ export class JobRun {
       this.#progress(false);
     }
     this.#ctx.counters.yields++;
-    const bounces = n > 0 ? 0 : (chunk.bounces ?? 0) + 1;
-    const rest: Chunk = { start: chunk.start + n, end: chunk.end, items: chunk.items.length === 0 ? NO_ITEMS : Array.prototype.slice.call(chunk.items, n), bounces };
+    const rest: Chunk = { start: chunk.start + n, end: chunk.end, items: chunk.items.length === 0 ? NO_ITEMS : Array.prototype.slice.call(chunk.items, n) };
     let to: Lane | undefined;
     for (const l of this.#lanes) {
-      if (l === lane || l.state !== ACTIVE || l.runner.node === lane.runner.node) continue;
+      if (l.state !== ACTIVE || !this.#ctx.hasCpu(l.runner.node)) continue;
       if (to === undefined || l.inflight < to.inflight) to = l;
     }
-    if (to !== undefined && bounces <= 1) {
-      this.#dispatch(to, rest);
-    } else {
-      // Placeholder in flight so the job does not finish while the rest waits.
-      const target = to ?? lane;
-      target.inflight++;
-      this.#inflightItems += rest.end - rest.start;
-      const t = setTimeout(() => {
-        this.#timers.splice(this.#timers.indexOf(t), 1);
-        target.inflight--;
-        this.#inflightItems -= rest.end - rest.start;
-        if (!this.#settled) this.#dispatch(target, rest);
-      }, 1);
-      this.#timers.push(t);
-    }
+    // No runner has a CPU now: the rest waits for the next capacity change.
+    if (to === undefined) this.#homeless.push(rest);
+    else this.#dispatch(to, rest);
     this.#pump();
   }
 
@@ -538,7 +550,7 @@ export class JobRun {
   // ---------------------------------------------------------------- finishing
 
   #checkFinish(): void {
-    if (this.#settled || this.#finishing) return;
+    if (this.#settled || this.#finishing || this.#homeless.length > 0) return;
     for (const l of this.#lanes) if (l.inflight > 0) return;
     const source = this.#spec.source;
     if (this.#ranged) {
@@ -639,7 +651,10 @@ export class JobRun {
     for (const n of stats) {
       if (n.lost) continue;
       const others = Math.max(0, n.cpusBusy + n.tasksQueued - (ours.get(n.id) ?? 0));
-      free.set(n.id, Math.max(0, n.cpus - others - (active.get(n.id) ?? 0)));
+      // A node with no CPU at this instant (another tenant's) is not parked: its runner's
+      // work yields to nodes with CPU while it lasts, and resumes there when it ends.
+      const cpus = n.cpus === 0 ? 1 : n.cpus;
+      free.set(n.id, Math.max(0, cpus - others - (active.get(n.id) ?? 0)));
     }
     return free;
   }

@@ -4,7 +4,7 @@
  * coordinates data-parallel jobs (see `job.ts`) from the caller's process.
  */
 import { AbortedError, ClosedError } from '@quicksand/core';
-import type { Cluster, MigrationEvent, NodeStats } from '@quicksand/core';
+import type { CapacityEvent, Cluster, MigrationEvent, NodeStats } from '@quicksand/core';
 import type { RangeOp } from '@quicksand/core/internal';
 import { ShardedMap } from '@quicksand/map';
 import type { ShardKey } from '@quicksand/map';
@@ -152,6 +152,18 @@ export class ThreadPool {
   #closed = false;
   #load: { at: number; stats: Promise<NodeStats[]> } | null = null;
 
+  /** CPUs per node, as the pool last heard (capacity events); unknown nodes count as having some. */
+  readonly #cpus = new Map<string, number>();
+  /** When each node last lost its last CPU (absent: it has CPUs). */
+  readonly #cpuLostAt = new Map<string, number>();
+  readonly #live = new Set<JobRun>();
+  readonly #onCapacity = (e: CapacityEvent): void => {
+    this.#cpus.set(e.node, e.cpus);
+    if (e.cpus > 0) this.#cpuLostAt.delete(e.node);
+    else if (!this.#cpuLostAt.has(e.node)) this.#cpuLostAt.set(e.node, performance.now());
+    for (const job of this.#live) job.capacityChanged();
+  };
+
   /** Keeps the runners' nodes current when the scheduler moves them. */
   readonly #onMigration = (e: MigrationEvent): void => {
     for (const s of this.#slots) if (s.ref.id === e.proclet) s.node = e.to;
@@ -162,6 +174,13 @@ export class ThreadPool {
     this.#id = id;
     this.#slots = slots;
     cluster.on('migration', this.#onMigration);
+    cluster.on('capacity', this.#onCapacity);
+    cluster.stats().then(
+      (st) => {
+        for (const n of st.nodes) if (!this.#cpus.has(n.id)) this.#cpus.set(n.id, n.cpus);
+      },
+      () => undefined,
+    );
   }
 
   /**
@@ -301,6 +320,7 @@ export class ThreadPool {
     if (this.#closed) return;
     this.#closed = true;
     this.cluster.off('migration', this.#onMigration);
+    this.cluster.off('capacity', this.#onCapacity);
     await Promise.allSettled(this.#slots.map((s) => this.cluster.destroy(s.ref)));
   }
 
@@ -346,11 +366,16 @@ export class ThreadPool {
     else if (op === 'filter') sink = new ChunkListSink();
     else if (op === 'reduce') sink = new ReduceSink(init, combine!);
     else sink = new DiscardSink();
-    const ctx = { id, runners: this.#slots, load: () => this.#nodeLoad(), counters: this.#counters };
+    const ctx = { id, runners: this.#slots, load: () => this.#nodeLoad(), hasCpu: (node: string) => (this.#cpus.get(node) ?? 1) > 0, outageMs: (node: string) => { const t = this.#cpuLostAt.get(node); return t === undefined ? 0 : performance.now() - t; }, counters: this.#counters };
     const ordered = sink instanceof OrderedSink;
     const job = (box.job = new JobRun(ctx, { op, fn, source: src, sink, ordered, queue, init }, opts));
-    await job.start();
-    return await job.promise;
+    this.#live.add(job);
+    try {
+      await job.start();
+      return await job.promise;
+    } finally {
+      this.#live.delete(job);
+    }
   }
 
   #nodeLoad(): Promise<NodeStats[]> {

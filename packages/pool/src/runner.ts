@@ -48,6 +48,16 @@ const MAX_CANCELLED = 1024;
 export class Runner {
   readonly #jobs = new Map<string, JobState>();
   readonly #cancelled = new Set<string>();
+  /** Aborted when this runner starts to migrate: its chunks waiting for a worker come back. */
+  readonly #moving = new AbortController();
+
+  /**
+   * Kernel hook: a migration of this runner begins. Chunks still waiting for a worker
+   * (its node's CPU may be taken) come back unstarted, so the move does not wait for them.
+   */
+  _onMigrate(): void {
+    this.#moving.abort();
+  }
 
   /** Runs one task on a worker of this node; `transfer` moves the input's own buffers. */
   run(spec: TaskSpec, input: unknown, transfer: boolean): Promise<unknown> {
@@ -70,9 +80,11 @@ export class Runner {
     if (req.op === 'reduce') input.init = req.init;
     const own = ArrayBuffer.isView(items) && items.buffer instanceof ArrayBuffer && items.byteOffset === 0 && items.byteLength === items.buffer.byteLength;
     try {
-      return await contextOf(this).runTask<RangeOutput>(rangeTask(req.op), input, { signal: st.abort.signal, transfer: own ? [items.buffer] : [], yieldValue: YIELDED_BEFORE_START });
+      const signal = AbortSignal.any([st.abort.signal, this.#moving.signal]);
+      return await contextOf(this).runTask<RangeOutput>(rangeTask(req.op), input, { signal, transfer: own ? [items.buffer] : [], yieldValue: YIELDED_BEFORE_START });
     } catch (e) {
       if (st.abort.signal.aborted) return { n: 0, ms: 0, cancelled: true };
+      if (this.#moving.signal.aborted) return YIELDED_BEFORE_START;
       throw e;
     }
   }

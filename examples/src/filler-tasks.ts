@@ -1,0 +1,14 @@
+/**
+ * Tasks of the filler experiment; they run on worker threads. No top-level side effects.
+ */
+
+/**
+ * A fixed amount of CPU work (integer arithmetic, about 50 µs here). Returns the process
+ * that ran it (which node), when it finished (the clock is shared by every process on a
+ * machine), and the loop's result (so the loop cannot be optimised away).
+ */
+export function burn(seed: number): [pid: number, doneAtMs: number, check: number] {
+  let x = seed | 0;
+  for (let i = 0; i < 40_000; i++) x = (Math.imul(x, 1103515245) + 12345) | 0;
+  return [process.pid, performance.timeOrigin + performance.now(), x];
+}

@@ -1,0 +1,171 @@
+/**
+ * The filler experiment (Figure 1 of the Quicksand paper): two nodes whose free CPU
+ * alternates every 10 ms in antiphase (another tenant takes the core of one, then of the
+ * other); a CPU-bound filler job should use whichever core is free.
+ *
+ * Setup: a LocalCluster of two node processes with one CPU each. The tenant is emulated
+ * with `cluster.setCapacity(node, { cpus }, { at })`, applied by each node on its own
+ * clock at the scheduled instant: a node whose capacity drops stops its worker between
+ * two elements and the thread pool hands the unfinished rest to the other node, whose
+ * queued work starts the instant its CPU returns. The filler is `pool.map` over elements of fixed work (about 50 µs each).
+ *
+ * Measured:
+ * - `onCoreItemsPerMs`: the filler's rate on one steadily free core (node n1's CPU taken
+ *   for the whole run): the work the free CPU could do.
+ * - `goodputFraction`: elements done while the CPU alternates, over what the free core
+ *   could have done in that time (`onCoreItemsPerMs` x duration). One core is free at every
+ *   moment, so this is the share of the idle CPU the filler used.
+ * - `offPhaseFraction`: elements finished on a node more than 1 ms after its CPU was taken
+ *   (the filler must not keep using the tenant's CPU).
+ * - `singleProcletGoodputFraction` and `medianMigrationMs`: the same with a pool of one
+ *   compute proclet, which cannot stay put: every switch, the scheduler migrates it to the
+ *   node with the free CPU (median end-to-end migration time, from the migration events).
+ *
+ * Writes `out/filler.svg`: elements per millisecond on each node against the schedule.
+ */
+import { LocalCluster } from '@quicksand/net';
+import { ThreadPool } from '@quicksand/pool';
+import type { Cluster, MigrationEvent } from '@quicksand/core';
+import { flags, median, plotPath, report, sleep } from './common.js';
+import { writeChart } from './plot.js';
+import type { Series } from './plot.js';
+import { WhoAmIType } from './types.js';
+
+const f = flags();
+const PHASE_MS = 10;
+const TASKS = new URL('./filler-tasks.js', import.meta.url);
+
+type Done = [pid: number, atMs: number, check: number];
+
+/**
+ * The other tenant: flips the free CPU between the two nodes every PHASE_MS until `stop`
+ * is set. Each change is sent ahead with the moment it happens (`at`), and the node
+ * applies it on its own clock, as a tenant takes a core at an instant whatever our
+ * messages do. Records the schedule it set.
+ */
+async function alternate(cluster: Cluster, nodes: [string, string], stop: { done: boolean }, switches: Array<[number, string]>): Promise<void> {
+  const now = (): number => performance.timeOrigin + performance.now();
+  const t0 = now() + 20;
+  const AHEAD = 5; // phases scheduled in advance
+  for (let k = 0; !stop.done; k++) {
+    const at = t0 + k * PHASE_MS;
+    const on = nodes[k % 2]!;
+    const off = nodes[(k + 1) % 2]!;
+    await Promise.all([cluster.setCapacity(on, { cpus: 1 }, { at }), cluster.setCapacity(off, { cpus: 0 }, { at })]);
+    switches.push([at, on]);
+    const wait = at - (AHEAD - 1) * PHASE_MS - now();
+    if (wait > 0) await sleep(wait);
+  }
+  // Both CPUs back once the last scheduled phase is over.
+  const end = switches[switches.length - 1]![0] + PHASE_MS;
+  await Promise.all(nodes.map((n) => cluster.setCapacity(n, { cpus: 1 }, { at: end })));
+  await sleep(Math.max(0, end - now()) + 2);
+}
+
+const cluster = await LocalCluster.start({ nodes: [{ cpus: 1, memory: '256MiB' }, { cpus: 1, memory: '256MiB' }], logs: 'silent' });
+try {
+  const nodeOfPid = new Map<number, string>();
+  for (const node of ['n0', 'n1']) {
+    const who = await cluster.create(WhoAmIType, [], { node });
+    const [n, pid] = await who.call('where');
+    nodeOfPid.set(pid, n);
+  }
+  const burn = (pool: ThreadPool) => pool.task<number, Done>(TASKS, 'burn');
+  const seeds = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
+
+  // 1. The rate of the filler on one steadily free core.
+  const pool = await ThreadPool.create(cluster);
+  await pool.map(seeds(2_000), burn(pool)); // warm up workers and the JIT
+  await cluster.setCapacity('n1', { cpus: 0 });
+  const calN = f.quick ? 8_000 : 20_000;
+  let t = performance.now();
+  await pool.map(seeds(calN), burn(pool));
+  const onCore = calN / (performance.now() - t);
+  await cluster.setCapacity('n1', { cpus: 1 });
+
+  // 2. The filler while the free CPU alternates.
+  const runMs = f.quick ? 1_500 : 4_000;
+  const run = async (p: ThreadPool): Promise<{ done: Done[]; ms: number; switches: Array<[number, string]> }> => {
+    const n = Math.round(onCore * runMs);
+    const stop = { done: false };
+    const switches: Array<[number, string]> = [];
+    const flipping = alternate(cluster, ['n0', 'n1'], stop, switches);
+    await sleep(30); // the schedule is running before the job starts
+    const start = performance.now();
+    const done = await p.map(seeds(n), burn(p));
+    const ms = performance.now() - start;
+    stop.done = true;
+    await flipping;
+    return { done, ms, switches };
+  };
+  const main = await run(pool);
+  const goodput = main.done.length / (onCore * main.ms);
+
+  // Elements finished on a node more than 1 ms after its CPU was taken.
+  const offPhase = (r: typeof main): number => {
+    let off = 0;
+    for (const [pid, at] of r.done) {
+      const node = nodeOfPid.get(pid);
+      let owner: string | undefined;
+      for (const [ts, on] of r.switches) {
+        if (ts + 1 > at) break;
+        owner = on;
+      }
+      if (owner !== undefined && owner !== node) off++;
+    }
+    return off / r.done.length;
+  };
+  await pool.close();
+
+  // 3. One compute proclet, which must migrate to follow the CPU.
+  const migrations: MigrationEvent[] = [];
+  const onMigration = (e: MigrationEvent): void => {
+    if (e.reason === 'cpu-pressure') migrations.push(e);
+  };
+  cluster.on('migration', onMigration);
+  const single = await ThreadPool.create(cluster, { threads: 1 });
+  await single.map(seeds(1_000), burn(single));
+  const one = await run(single);
+  cluster.off('migration', onMigration);
+  await single.close();
+  const singleGoodput = one.done.length / (onCore * one.ms);
+
+  // The plot: elements per ms on each node, 5 ms buckets, and who has the CPU.
+  const bucket = 5;
+  const t0 = Math.min(...main.done.map((d) => d[1]));
+  const series: Series[] = [];
+  for (const node of ['n0', 'n1']) {
+    const counts = new Map<number, number>();
+    for (const [pid, at] of main.done) {
+      if (nodeOfPid.get(pid) !== node) continue;
+      const b = Math.floor((at - t0) / bucket);
+      counts.set(b, (counts.get(b) ?? 0) + 1);
+    }
+    const last = Math.max(0, ...counts.keys());
+    const pts: Array<[number, number]> = [];
+    for (let b = 0; b <= Math.min(last, 300 / bucket); b++) pts.push([b * bucket, (counts.get(b) ?? 0) / bucket]);
+    series.push({ name: `filler on ${node} (items/ms)`, points: pts, step: true });
+  }
+  series.push({
+    name: 'n0 has the CPU',
+    step: true,
+    points: main.switches.filter(([ts]) => ts - t0 <= 300).map(([ts, on]): [number, number] => [Math.max(0, ts - t0), on === 'n0' ? onCore * 1.1 : 0]),
+  });
+  const svg = writeChart(plotPath('filler'), { title: 'Filler following the free CPU (first 300 ms)', xLabel: 'ms', yLabel: 'elements per ms', series });
+
+  t = 0;
+  report('filler', [
+    { key: 'onCoreItemsPerMs', value: onCore, note: 'baseline: the filler on one steadily free core' },
+    { key: 'runMs', value: main.ms, note: `CPU alternating every ${PHASE_MS} ms (${main.switches.length} switches)` },
+    { key: 'itemsDone', value: main.done.length },
+    { key: 'goodputFraction', value: goodput, note: 'bar: >= 0.8 (work done over what the free core could do)' },
+    { key: 'offPhaseFraction', value: offPhase(main), note: 'elements finished on a node >1 ms after its CPU was taken' },
+    { key: 'singleProcletGoodputFraction', value: singleGoodput, note: 'one compute proclet, migrating every switch' },
+    { key: 'migrations', value: migrations.length },
+    { key: 'medianMigrationMs', value: median(migrations.map((m) => m.totalMs)), note: 'compute proclet, end to end' },
+    { key: 'medianBlockingMs', value: median(migrations.map((m) => m.blockingMs)) },
+    { key: 'plot', value: svg },
+  ], f);
+} finally {
+  await cluster.close();
+}
