@@ -33,7 +33,7 @@ import { WhoAmIType } from './types.js';
 
 const f = flags();
 const PHASE_MS = 10;
-const TASKS = new URL('./filler-tasks.js', import.meta.url);
+const TASKS = new URL('./tasks.js', import.meta.url);
 
 type Done = [pid: number, atMs: number, check: number];
 

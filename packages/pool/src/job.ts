@@ -24,9 +24,11 @@
  * - Rate matching (output to a queue): every `RATE_TICK_MS` the job reads the queue's
  *   counters. While the queue holds a backlog (over an eighth of its capacity), the
  *   consumer is not waiting, so its pop rate over the last `RATE_WINDOW_MS` is its
- *   demand, and it needs `rate * worker ms per element * margin` runners (margin 1.15);
+ *   demand, and it needs `rate / what one runner delivers * margin` runners (margin
+ *   1.15); what one runner delivers is measured while the consumer starves (production
+ *   is then unthrottled), and bounded by the worker time per element;
  *   when fewer than the active ones are enough, the extra ones are suspended (they get
- *   no chunks). While the queue is nearly empty (an eighth of its capacity) the
+ *   no chunks), and when clearly more are needed (a tenth above), suspended ones resume. While the queue is nearly empty (an eighth of its capacity) the
  *   consumer may be starving: one more runner resumes per decision, and if that
  *   happens soon after a shrink the margin grows by a quarter (at most 2), which damps
  *   oscillation when a runner's real speed is below its measured one (a busy machine).
@@ -134,6 +136,8 @@ const RATE_WINDOW_MS = 15;
 const LOAD_TICK_MS = 100;
 /** A node without CPU for longer than this gets no new chunks until it has one again. */
 const OUTAGE_MS = 20;
+/** Rate matching grows when the consumer's demand exceeds the active runners by this factor. */
+const GROW_ABOVE = 1.1;
 /** A starving consumer this soon after a shrink makes rate matching more cautious. */
 const STARVE_AFTER_SHRINK_MS = 250;
 
@@ -205,6 +209,8 @@ export class JobRun {
   #lastShrink = -Infinity;
   /** Safety factor on the runners the consumer's rate needs; grows after a shrink starved it. */
   #margin = 1.15;
+  /** Elements per ms one active runner delivers to the output (NaN until measured). */
+  #runnerRate = NaN;
   #rateBusy = false;
   #loadBusy = false;
   #onAbort: (() => void) | undefined;
@@ -733,6 +739,12 @@ export class JobRun {
       if (now - t0 < RATE_WINDOW_MS * 0.75 || now - this.#lastChange < RATE_WINDOW_MS) return;
       const active = this.#running();
       let want: number;
+      if (samples.every(([, , len]) => len <= low)) {
+        // Starved all window: pops plus growth are what the active runners deliver, unthrottled.
+        const made = s.popped - p0 + (s.length - samples[0]![2]);
+        const per = made / (now - t0) / Math.max(1, active);
+        if (per > 0) this.#runnerRate = Number.isNaN(this.#runnerRate) ? per : this.#runnerRate * 0.5 + per * 0.5;
+      }
       if (s.length <= low) {
         // The consumer may be waiting: its pops measure our production, not its demand.
         if (!this.#hasWork()) return;
@@ -743,11 +755,16 @@ export class JobRun {
         // Pops are the consumer's demand only if it had a backlog all along the window.
         if (Number.isNaN(this.#perItemMs) || samples.some(([, , len]) => len <= low)) return;
         const rate = (s.popped - p0) / (now - t0); // elements per ms
-        const need = rate * this.#perItemMs * this.#margin;
-        // Only shrinks: a consumer that outruns the active runners drains the queue and
-        // the rule above resumes more. (Growing on the measured rate too made the count
-        // flap on a busy machine, where one slow chunk or one late pop burst is noise.)
-        want = need <= active - 1 ? Math.ceil(need) : active;
+        // What one runner delivers: measured while the consumer starved, else from worker time.
+        const perRunner = Number.isNaN(this.#runnerRate) ? 1 / this.#perItemMs : Math.min(this.#runnerRate, 1 / this.#perItemMs);
+        const need = (rate / perRunner) * this.#margin;
+        // With a backlog the consumer never waits, so its pops are its demand: shrink when
+        // fewer runners are enough, grow when the demand is clearly (a tenth) above what the
+        // active ones make. Waiting for the queue to drain instead would take as long as a
+        // full queue lasts. The dead band between the two keeps noise from flapping it.
+        if (need <= active - 1) want = Math.ceil(need);
+        else if (need > active * GROW_ABOVE) want = Math.ceil(need);
+        else want = active;
       }
       const before = this.#running();
       if (this.#setActive(Math.max(1, want))) {

@@ -205,7 +205,9 @@ export class ShardedQueue<T> {
 
   /**
    * Closes the queue once this handle's pending pushes are in: later pushes fail with
-   * ClosedError, and consumers drain what is left, then get `undefined`.
+   * ClosedError, and consumers drain what is left, then get `undefined`. Pending pushes
+   * include those waiting for room in a full queue: with no consumer left, abort them
+   * first (their `signal`, or the pool job's), or `close` waits for room as they do.
    */
   async close(): Promise<void> {
     await this.#drainOutbox();

@@ -1,5 +1,5 @@
 /**
- * Tasks of the filler experiment; they run on worker threads. No top-level side effects.
+ * Tasks of the experiments; they run on worker threads. No top-level side effects.
  */
 
 /**
@@ -11,4 +11,16 @@ export function burn(seed: number): [pid: number, doneAtMs: number, check: numbe
   let x = seed | 0;
   for (let i = 0; i < 40_000; i++) x = (Math.imul(x, 1103515245) + 12345) | 0;
   return [process.pid, performance.timeOrigin + performance.now(), x];
+}
+
+/**
+ * A stand-in for one element of a preprocessing stage: about `units` x 50 µs of CPU work.
+ * Returns a small sample (the "tensor" a trainer would consume).
+ */
+export function prep(input: { seed: number; units: number }): Float32Array {
+  let x = input.seed | 0;
+  for (let i = 0; i < 40_000 * input.units; i++) x = (Math.imul(x, 1103515245) + 12345) | 0;
+  const out = new Float32Array(8);
+  out[0] = x;
+  return out;
 }

@@ -1,0 +1,151 @@
+/**
+ * The adaptive experiment (Figure 3 of the Quicksand paper): a preprocessing stage feeds a
+ * training stage whose demand changes. The trainer is emulated: each GPU takes a batch of
+ * `BATCH` samples from a bounded ShardedQueue, then computes for `GPU_MS`; the number of
+ * GPUs alternates between 4 and 8 every 200 ms. Preprocessing is `pool.map` with the queue
+ * as output, whose rate matching suspends and resumes compute proclets so that production
+ * follows consumption.
+ *
+ * Setup: a LocalCluster of two node processes with one CPU each; one compute proclet per
+ * CPU. Each sample costs about 0.4 ms of worker CPU, and a compute proclet delivers about
+ * 1.2 samples per ms into the queue on this 2-core machine (the node and client processes
+ * share the cores); 4 GPUs take 0.84 samples per ms (one compute proclet) and 8 GPUs 1.68
+ * (two).
+ *
+ * Measured:
+ * - `medianReactionMs`: from a change in the GPU count to the moment the number of
+ *   running compute proclets reaches the value it keeps for the rest of that period
+ *   (median over changes; a change that needs no new value is not counted).
+ * - `gpuIdleFraction`: the share of GPU time spent waiting for a batch.
+ * - `equilibrium4` / `equilibrium8`: compute proclets running, on average, in each regime.
+ *
+ * Writes `out/adaptive.svg`: GPUs and running compute proclets over time.
+ */
+import { LocalCluster } from '@quicksand/net';
+import { ThreadPool } from '@quicksand/pool';
+import { ShardedQueue } from '@quicksand/queue';
+import { flags, median, plotPath, report, sleep } from './common.js';
+import { writeChart } from './plot.js';
+
+const f = flags();
+const TASKS = new URL('./tasks.js', import.meta.url);
+const PERIOD_MS = 200;
+const BATCH = 4;
+const GPU_MS = 19;
+const UNITS = 8; // x 50 µs per sample
+
+const cluster = await LocalCluster.start({ nodes: [{ cpus: 1, memory: '256MiB' }, { cpus: 1, memory: '256MiB' }], logs: 'silent' });
+try {
+  const pool = await ThreadPool.create(cluster);
+  const prep = pool.task<{ seed: number; units: number }, Float32Array>(TASKS, 'prep');
+  await pool.map(Array.from({ length: 400 }, (_, i) => ({ seed: i, units: UNITS })), prep); // warm up
+
+  const periods = f.quick ? 8 : 20;
+  const runMs = periods * PERIOD_MS;
+  const queue = await ShardedQueue.create<Float32Array>(cluster, { capacity: 256 });
+  // Enough samples for the whole run at the higher demand, and some.
+  const total = Math.ceil(((8 * BATCH) / GPU_MS) * runMs * 1.3);
+  const running: Array<[number, number]> = [];
+  const t0 = performance.now();
+  const ac = new AbortController();
+  const job = pool.map(
+    Array.from({ length: total }, (_, i) => ({ seed: i, units: UNITS })),
+    prep,
+    {
+      output: queue,
+      signal: ac.signal,
+      onProgress: (p) => {
+        const last = running[running.length - 1];
+        if (last === undefined || last[1] !== p.running) running.push([performance.now() - t0, p.running]);
+      },
+    },
+  );
+
+  // The trainer: GPUs that each take a batch, then compute.
+  let gpus = 4;
+  let stop = false;
+  let idleMs = 0;
+  let busyMs = 0;
+  const gpuLog: Array<[number, number]> = [[0, 4]];
+  // Resolves when GPUs are taken away (8 -> 4); replaced after each such change.
+  let revoke = (): void => undefined;
+  let revoked = new Promise<void>((r) => (revoke = r));
+  const gpu = async (index: number): Promise<void> => {
+    while (!stop) {
+      if (index >= gpus) {
+        await sleep(1);
+        continue;
+      }
+      const w0 = performance.now();
+      let got = 0;
+      while (got < BATCH && !stop) {
+        const xs = await queue.popMany(BATCH - got);
+        if (xs.length === 0) return;
+        got += xs.length;
+      }
+      const w1 = performance.now();
+      idleMs += w1 - w0;
+      // Computes for GPU_MS, unless the GPU is taken away meanwhile (then it stops at once).
+      await Promise.race([sleep(GPU_MS), revoked]);
+      busyMs += performance.now() - w1;
+    }
+  };
+  const trainers = Array.from({ length: 8 }, (_, i) => gpu(i));
+  const switches: number[] = [];
+  for (let k = 1; k <= periods; k++) {
+    await sleep(t0 + k * PERIOD_MS - performance.now());
+    if (k === periods) break;
+    gpus = gpus === 4 ? 8 : 4;
+    if (gpus === 4) {
+      revoke();
+      revoked = new Promise<void>((r) => (revoke = r));
+    }
+    switches.push(performance.now() - t0);
+    gpuLog.push([performance.now() - t0, gpus]);
+  }
+  stop = true;
+  // The job is still producing into a full queue: cancel it (which closes the queue).
+  ac.abort();
+  await job.catch(() => undefined);
+  await Promise.race([Promise.all(trainers), sleep(1000)]);
+
+  // Reaction: for each change, when `running` reached the value it then kept until the next.
+  const reactions: number[] = [];
+  const level: Record<4 | 8, number[]> = { 4: [], 8: [] };
+  for (let i = 0; i < switches.length; i++) {
+    const s = switches[i]!;
+    const e = switches[i + 1] ?? runMs;
+    const before = [...running].reverse().find(([t]) => t <= s)?.[1];
+    const inside = running.filter(([t]) => t > s && t < e);
+    const final = inside.length > 0 ? inside[inside.length - 1]![1] : before;
+    if (final === undefined) continue;
+    level[gpuLog[i + 1]![1] as 4 | 8].push(final);
+    if (final === before) continue;
+    const settledAt = inside.length > 0 ? inside[inside.length - 1]![0] : s;
+    // Settled: the first moment from which the value stays `final` until the next change.
+    let first = settledAt;
+    for (let j = inside.length - 1; j >= 0 && inside[j]![1] === final; j--) first = inside[j]![0];
+    reactions.push(first - s);
+  }
+
+  const series = [
+    { name: 'GPUs / 4', step: true, points: [...gpuLog.map(([t, g]): [number, number] => [t, g / 4]), [runMs, gpuLog[gpuLog.length - 1]![1] / 4] as [number, number]] },
+    { name: 'compute proclets running', step: true, points: [...running, [runMs, running[running.length - 1]?.[1] ?? 0] as [number, number]] },
+  ];
+  const svg = writeChart(plotPath('adaptive'), { title: 'Preprocessing following the trainer', xLabel: 'ms', yLabel: 'count', series, yMin: 0, yMax: 2.5 });
+  const avg = (xs: number[]): number => (xs.length === 0 ? NaN : xs.reduce((a, b) => a + b, 0) / xs.length);
+  report('adaptive', [
+    { key: 'periods', value: periods, note: `GPU count alternates 4 / 8 every ${PERIOD_MS} ms` },
+    { key: 'medianReactionMs', value: median(reactions), note: `bar: <= 15 (over ${reactions.length} changes)` },
+    { key: 'maxReactionMs', value: Math.max(...reactions) },
+    { key: 'gpuIdleFraction', value: idleMs / (idleMs + busyMs), note: 'GPU time waiting for a batch' },
+    { key: 'equilibrium4', value: avg(level[4]), note: 'compute proclets running with 4 GPUs' },
+    { key: 'equilibrium8', value: avg(level[8]), note: 'with 8 GPUs' },
+    { key: 'suspensions', value: pool.stats().suspensions },
+    { key: 'resumptions', value: pool.stats().resumptions },
+    { key: 'plot', value: svg },
+  ], f);
+  await pool.close();
+} finally {
+  await cluster.close();
+}
