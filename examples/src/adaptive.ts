@@ -9,8 +9,9 @@
  * Setup: a LocalCluster of two node processes with one CPU each; one compute proclet per
  * CPU. Each sample costs about 0.4 ms of worker CPU, and a compute proclet delivers about
  * 1.2 samples per ms into the queue on this 2-core machine (the node and client processes
- * share the cores); 4 GPUs take 0.84 samples per ms (one compute proclet) and 8 GPUs 1.68
- * (two).
+ * share the cores). A GPU takes a batch of 4 and computes for 19 ms: 4 GPUs take 0.84
+ * samples per ms (one compute proclet is enough) and 8 GPUs 1.68 (two are needed). GPUs
+ * taken away stop at once, mid-batch, as when another job takes them.
  *
  * Measured:
  * - `medianReactionMs`: from a change in the GPU count to the moment the number of

@@ -23,8 +23,9 @@
  *   node has a CPU free joins, taking half of the largest remaining range (a split).
  * - Rate matching (output to a queue): every `RATE_TICK_MS` the job reads the queue's
  *   counters. While the queue holds a backlog (over an eighth of its capacity), the
- *   consumer is not waiting, so its pop rate over the last `RATE_WINDOW_MS` is its
- *   demand, and it needs `rate / what one runner delivers * margin` runners (margin
+ *   consumer is not waiting, so its pop rate over the last `RATE_WINDOW_MS` (stretched
+ *   back to hold at least three ticks with pops, for a consumer taking big batches
+ *   rarely) is its demand, and it needs `rate / what one runner delivers * margin` runners (margin
  *   1.15); what one runner delivers is measured while the consumer starves (production
  *   is then unthrottled), and bounded by the worker time per element;
  *   when fewer than the active ones are enough, the extra ones are suspended (they get
@@ -133,6 +134,10 @@ const PROGRESS_MS = 50;
 const RATE_TICK_MS = 5;
 /** The consumer's rate is measured over this window. */
 const RATE_WINDOW_MS = 15;
+/** The rate window stretches back (at most this far) until it holds this many ticks with pops. */
+const MIN_POP_EVENTS = 3;
+/** How far back queue samples are kept. */
+const RATE_HISTORY_MS = 2_000;
 const LOAD_TICK_MS = 100;
 /** A node without CPU for longer than this gets no new chunks until it has one again. */
 const OUTAGE_MS = 20;
@@ -732,16 +737,24 @@ export class JobRun {
       const samples = this.#samples;
       const low = this.#lowWater(s.capacity);
       samples.push([now, s.popped, s.length]);
-      while (samples.length > 2 && now - samples[1]![0] >= RATE_WINDOW_MS) samples.shift();
-      const [t0, p0] = samples[0]!;
+      while (samples.length > 2 && now - samples[1]![0] >= RATE_HISTORY_MS) samples.shift();
+      // The window: the last RATE_WINDOW_MS, stretched back until it holds MIN_POP_EVENTS
+      // ticks with pops, so a consumer that takes big batches rarely is measured across its
+      // batches, not in the silence between two of them.
+      let first = samples.length - 1;
+      for (let events = 0; first > 0 && (now - samples[first]![0] < RATE_WINDOW_MS || events < MIN_POP_EVENTS); first--) {
+        if (samples[first]![1] > samples[first - 1]![1]) events++;
+      }
+      const window = first === 0 ? samples : samples.slice(first);
+      const [t0, p0, len0] = window[0]!;
       // Decide only on a full window, and not within a window of the last change (its
       // effect is not measurable yet).
       if (now - t0 < RATE_WINDOW_MS * 0.75 || now - this.#lastChange < RATE_WINDOW_MS) return;
       const active = this.#running();
       let want: number;
-      if (samples.every(([, , len]) => len <= low)) {
+      if (window.every(([, , len]) => len <= low)) {
         // Starved all window: pops plus growth are what the active runners deliver, unthrottled.
-        const made = s.popped - p0 + (s.length - samples[0]![2]);
+        const made = s.popped - p0 + (s.length - len0);
         const per = made / (now - t0) / Math.max(1, active);
         if (per > 0) this.#runnerRate = Number.isNaN(this.#runnerRate) ? per : this.#runnerRate * 0.5 + per * 0.5;
       }
@@ -753,7 +766,7 @@ export class JobRun {
         if (active < this.#lanes.length && now - this.#lastShrink < STARVE_AFTER_SHRINK_MS) this.#margin = Math.min(2, this.#margin * 1.25);
       } else {
         // Pops are the consumer's demand only if it had a backlog all along the window.
-        if (Number.isNaN(this.#perItemMs) || samples.some(([, , len]) => len <= low)) return;
+        if (Number.isNaN(this.#perItemMs) || window.some(([, , len]) => len <= low)) return;
         const rate = (s.popped - p0) / (now - t0); // elements per ms
         // What one runner delivers: measured while the consumer starved, else from worker time.
         const perRunner = Number.isNaN(this.#runnerRate) ? 1 / this.#perItemMs : Math.min(this.#runnerRate, 1 / this.#perItemMs);
