@@ -134,8 +134,10 @@ const PROGRESS_MS = 50;
 const RATE_TICK_MS = 5;
 /** The consumer's rate is measured over this window. */
 const RATE_WINDOW_MS = 15;
-/** The rate window stretches back (at most this far) until it holds this many ticks with pops. */
-const MIN_POP_EVENTS = 3;
+/** The consumer's rate is measured across at least this many gaps between ticks with pops. */
+const MIN_POP_EVENTS = 2;
+/** A runner's delivery rate is measured only after the job has run this long (chunks grown). */
+const RUNNER_RATE_AFTER_MS = 100;
 /** How far back queue samples are kept. */
 const RATE_HISTORY_MS = 2_000;
 const LOAD_TICK_MS = 100;
@@ -209,7 +211,8 @@ export class JobRun {
   #lastProgress = 0;
   #lastRunning = -1;
   /** Queue samples of the rate window: time, popped, length. */
-  readonly #samples: Array<[number, number, number]> = [];
+  /** Queue samples: [time, popped, length, pushed]. */
+  readonly #samples: Array<[number, number, number, number]> = [];
   #lastChange = 0;
   #lastShrink = -Infinity;
   /** Safety factor on the runners the consumer's rate needs; grows after a shrink starved it. */
@@ -736,28 +739,13 @@ export class JobRun {
       this.#queueCapacity = s.capacity;
       const samples = this.#samples;
       const low = this.#lowWater(s.capacity);
-      samples.push([now, s.popped, s.length]);
+      samples.push([now, s.popped, s.length, s.pushed]);
       while (samples.length > 2 && now - samples[1]![0] >= RATE_HISTORY_MS) samples.shift();
-      // The window: the last RATE_WINDOW_MS, stretched back until it holds MIN_POP_EVENTS
-      // ticks with pops, so a consumer that takes big batches rarely is measured across its
-      // batches, not in the silence between two of them.
-      let first = samples.length - 1;
-      for (let events = 0; first > 0 && (now - samples[first]![0] < RATE_WINDOW_MS || events < MIN_POP_EVENTS); first--) {
-        if (samples[first]![1] > samples[first - 1]![1]) events++;
-      }
-      const window = first === 0 ? samples : samples.slice(first);
-      const [t0, p0, len0] = window[0]!;
-      // Decide only on a full window, and not within a window of the last change (its
-      // effect is not measurable yet).
-      if (now - t0 < RATE_WINDOW_MS * 0.75 || now - this.#lastChange < RATE_WINDOW_MS) return;
       const active = this.#running();
+      this.#measureRunnerRate(now, active, s.capacity);
+      // Not within a window of the last change: its effect is not measurable yet.
+      if (now - samples[0]![0] < RATE_WINDOW_MS * 0.75 || now - this.#lastChange < RATE_WINDOW_MS) return;
       let want: number;
-      if (window.every(([, , len]) => len <= low)) {
-        // Starved all window: pops plus growth are what the active runners deliver, unthrottled.
-        const made = s.popped - p0 + (s.length - len0);
-        const per = made / (now - t0) / Math.max(1, active);
-        if (per > 0) this.#runnerRate = Number.isNaN(this.#runnerRate) ? per : this.#runnerRate * 0.5 + per * 0.5;
-      }
       if (s.length <= low) {
         // The consumer may be waiting: its pops measure our production, not its demand.
         if (!this.#hasWork()) return;
@@ -765,10 +753,9 @@ export class JobRun {
         // A shrink that starved the consumer soon after: be more cautious from now on.
         if (active < this.#lanes.length && now - this.#lastShrink < STARVE_AFTER_SHRINK_MS) this.#margin = Math.min(2, this.#margin * 1.25);
       } else {
-        // Pops are the consumer's demand only if it had a backlog all along the window.
-        if (Number.isNaN(this.#perItemMs) || window.some(([, , len]) => len <= low)) return;
-        const rate = (s.popped - p0) / (now - t0); // elements per ms
-        // What one runner delivers: measured while the consumer starved, else from worker time.
+        const rate = this.#demand(now, low); // elements per ms
+        if (rate === undefined || Number.isNaN(this.#perItemMs)) return;
+        // What one runner delivers: measured, and at most what its worker time allows.
         const perRunner = Number.isNaN(this.#runnerRate) ? 1 / this.#perItemMs : Math.min(this.#runnerRate, 1 / this.#perItemMs);
         const need = (rate / perRunner) * this.#margin;
         // With a backlog the consumer never waits, so its pops are its demand: shrink when
@@ -789,6 +776,63 @@ export class JobRun {
     } finally {
       this.#rateBusy = false;
     }
+  }
+
+  /**
+   * The consumer's demand (elements per ms) from the queue samples, or undefined when it
+   * cannot be told. A consumer takes items in bursts (a batch per GPU step), so its rate
+   * is measured from one tick with pops to a later one, across at least MIN_POP_EVENTS
+   * gaps and RATE_WINDOW_MS: whole bursts over whole gaps, not a window that cuts through
+   * a gap. If it has been silent for longer than its usual gap since, the silence counts
+   * (it slowed down or stopped). Only valid when the queue held a backlog all along (the
+   * consumer never waited), so its pops are what it asked for.
+   */
+  #demand(now: number, low: number): number | undefined {
+    const samples = this.#samples;
+    const incs: number[] = []; // sample indices with pops since the previous sample, newest first
+    for (let i = samples.length - 1; i > 0; i--) {
+      if (samples[i]![1] <= samples[i - 1]![1]) continue;
+      incs.push(i);
+      if (incs.length > MIN_POP_EVENTS && samples[incs[0]!]![0] - samples[i]![0] >= RATE_WINDOW_MS) break;
+    }
+    if (incs.length <= MIN_POP_EVENTS) return undefined;
+    const a = incs[incs.length - 1]!;
+    const last = incs[0]!;
+    const span = samples[last]![0] - samples[a]![0];
+    if (span < RATE_WINDOW_MS) return undefined;
+    if (now - samples[last]![0] > Math.max(RATE_WINDOW_MS, span / (incs.length - 1))) {
+      // Silent for longer than its usual gap. It is not waiting for items if the queue
+      // held a backlog all the while: at most one burst of its usual size could come now,
+      // so its demand is at most that over the silence (which shrinks as it lasts).
+      let j = samples.length - 1;
+      while (j > last && samples[j - 1]![2] > low) j--;
+      if (samples[j]![2] <= low) return undefined;
+      const silence = now - samples[j]![0];
+      if (silence < RATE_WINDOW_MS) return undefined;
+      return (samples[last]![1] - samples[a]![1]) / (incs.length - 1) / silence;
+    }
+    for (let i = a; i <= last; i++) if (samples[i]![2] <= low) return undefined;
+    return (samples[last]![1] - samples[a]![1]) / span;
+  }
+
+  /**
+   * What one active runner delivers to the output (elements per ms): pushes over the last
+   * RATE_WINDOW_MS, counted only while production ran free (the queue had room, the job
+   * had work, the active set did not change, and chunks had grown past the job's start).
+   * Averaged, as one window is noisy.
+   */
+  #measureRunnerRate(now: number, active: number, capacity: number): void {
+    const samples = this.#samples;
+    if (active === 0 || !this.#hasWork() || now - samples[0]![0] < RUNNER_RATE_AFTER_MS) return;
+    let i = samples.length - 1;
+    while (i > 0 && now - samples[i]![0] < RATE_WINDOW_MS) i--;
+    const [t0, , , pushed0] = samples[i]!;
+    if (now - t0 < RATE_WINDOW_MS || t0 <= this.#lastChange) return;
+    const room = capacity > 0 ? capacity * 0.75 : Infinity;
+    for (let j = i; j < samples.length; j++) if (samples[j]![2] >= room) return;
+    const per = (samples[samples.length - 1]![3] - pushed0) / (now - t0) / active;
+    if (per <= 0) return;
+    this.#runnerRate = Number.isNaN(this.#runnerRate) ? per : this.#runnerRate * 0.7 + per * 0.3;
   }
 
   /** Queue length under which the consumer may be starving. */

@@ -198,13 +198,18 @@ export class OrderedSink implements Sink {
 
 /** @internal An ordered target that pushes into a queue, closing it at the end if asked. */
 export function queueTarget(queue: ShardedQueue<unknown>, close: boolean): OrderedTarget {
+  // A failed job withdraws its pending push first: in a full queue nobody drains, that
+  // push would wait for room forever, and so would `close` (it waits for this handle's
+  // pushes).
+  const withdraw = new AbortController();
   return {
-    push: (values) => queue.pushAll(values),
+    push: (values) => queue.pushAll(values, { signal: withdraw.signal }),
     end: async () => {
       if (close) await queue.close();
       return queue;
     },
     fail: async () => {
+      withdraw.abort();
       if (close) await queue.close();
     },
   };

@@ -32,4 +32,20 @@ describe('ThreadPool jobs — a pipeline through a bounded queue', () => {
     expect(got).to.deep.equal(xs);
     expect(env.pool.stats().resumptions).to.be.greaterThan(0);
   });
+
+  it('cancels a job blocked on a full queue nobody drains, and closes the queue', async () => {
+    const q = await ShardedQueue.create<number>(env.cluster, { capacity: 8 });
+    const ac = new AbortController();
+    const xs = Array.from({ length: 1_000 }, (_, i) => i);
+    const job = env.pool.map(xs, env.pool.task<number, number>(tasks, 'work'), { output: q, signal: ac.signal });
+    await eventually(async () => (await q.length()) === 8, 'the queue full');
+    ac.abort();
+    const err = await job.then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect(err).to.have.property('code', 'QS_ERR_ABORTED');
+    expect((await q.stats()).closed).to.equal(true);
+    expect(await q.popMany(100)).to.have.length(8);
+  });
 });
