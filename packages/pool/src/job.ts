@@ -22,19 +22,19 @@
  *   work are parked; every `LOAD_TICK_MS` the job looks again, and a parked runner whose
  *   node has a CPU free joins, taking half of the largest remaining range (a split).
  * - Rate matching (output to a queue): every `RATE_TICK_MS` the job reads the queue's
- *   counters. While the queue holds a backlog (over an eighth of its capacity), the
- *   consumer is not waiting, so its pop rate over the last `RATE_WINDOW_MS` (stretched
- *   back to hold at least three ticks with pops, for a consumer taking big batches
- *   rarely) is its demand, and it needs `rate / what one runner delivers * margin` runners (margin
- *   1.15); what one runner delivers is measured while the consumer starves (production
- *   is then unthrottled), and bounded by the worker time per element;
- *   when fewer than the active ones are enough, the extra ones are suspended (they get
- *   no chunks), and when clearly more are needed (a tenth above), suspended ones resume. While the queue is nearly empty (an eighth of its capacity) the
- *   consumer may be starving: one more runner resumes per decision, and if that
- *   happens soon after a shrink the margin grows by a quarter (at most 2), which damps
- *   oscillation when a runner's real speed is below its measured one (a busy machine).
- *   After a change the job waits one window before the next. See `rateMatchMs` in the
- *   pool benchmark.
+ *   counters. While the queue holds a backlog (over an eighth of its capacity) the
+ *   consumer is not waiting, so its pop rate is its demand; a consumer takes items in
+ *   bursts, so the rate is measured from one tick with pops to a later one, across at
+ *   least two gaps and `RATE_WINDOW_MS` (a silence longer than its usual gap counts).
+ *   What `n` active runners deliver is measured while production runs free (the queue
+ *   has room), separately for each `n`: on a busy machine one more runner adds less than
+ *   the first. The job keeps the fewest runners whose delivery covers the demand times a
+ *   margin (1.15): extra ones are suspended (they get no chunks); suspended ones resume
+ *   when the demand is clearly (a tenth) above what the active ones make and the queue
+ *   is draining. While the queue is nearly empty the consumer may be starving: one more
+ *   runner resumes per decision, and if that happens soon after a shrink the margin grows
+ *   by a quarter (at most 2), which damps oscillation. After a change the job waits one
+ *   window before the next. See `rateMatchMs` in the pool benchmark.
  * - A task that throws fails the job with a TaskError naming the element's position and
  *   carrying the original error as `cause`. An abort (signal) fails it with AbortedError.
  *   Either way every runner is told to cancel the job: running chunks stop between two
@@ -217,8 +217,8 @@ export class JobRun {
   #lastShrink = -Infinity;
   /** Safety factor on the runners the consumer's rate needs; grows after a shrink starved it. */
   #margin = 1.15;
-  /** Elements per ms one active runner delivers to the output (NaN until measured). */
-  #runnerRate = NaN;
+  /** Elements per ms one runner delivers to the output, by how many are active (measured). */
+  readonly #runnerRate = new Map<number, number>();
   #rateBusy = false;
   #loadBusy = false;
   #onAbort: (() => void) | undefined;
@@ -755,15 +755,20 @@ export class JobRun {
       } else {
         const rate = this.#demand(now, low); // elements per ms
         if (rate === undefined || Number.isNaN(this.#perItemMs)) return;
-        // What one runner delivers: measured, and at most what its worker time allows.
-        const perRunner = Number.isNaN(this.#runnerRate) ? 1 / this.#perItemMs : Math.min(this.#runnerRate, 1 / this.#perItemMs);
-        const need = (rate / perRunner) * this.#margin;
-        // With a backlog the consumer never waits, so its pops are its demand: shrink when
-        // fewer runners are enough, grow when the demand is clearly (a tenth) above what the
-        // active ones make. Waiting for the queue to drain instead would take as long as a
-        // full queue lasts. The dead band between the two keeps noise from flapping it.
-        if (need <= active - 1) want = Math.ceil(need);
-        else if (need > active * GROW_ABOVE) want = Math.ceil(need);
+        // With a backlog the consumer never waits, so its pops are its demand. Shrink to the
+        // fewest runners that make it (with the margin); grow when it is clearly (a tenth)
+        // above what the active ones make. Waiting for the queue to drain instead would
+        // take as long as a full queue lasts. The dead band keeps noise from flapping it.
+        const goal = rate * this.#margin;
+        let fewest = this.#lanes.length;
+        for (let n = 1; n < this.#lanes.length; n++) {
+          if (this.#delivers(n) >= goal) {
+            fewest = n;
+            break;
+          }
+        }
+        if (fewest < active) want = fewest;
+        else if (goal > this.#delivers(active) * GROW_ABOVE && this.#draining(now, s.length)) want = Math.max(active + 1, fewest);
         else want = active;
       }
       const before = this.#running();
@@ -832,7 +837,34 @@ export class JobRun {
     for (let j = i; j < samples.length; j++) if (samples[j]![2] >= room) return;
     const per = (samples[samples.length - 1]![3] - pushed0) / (now - t0) / active;
     if (per <= 0) return;
-    this.#runnerRate = Number.isNaN(this.#runnerRate) ? per : this.#runnerRate * 0.7 + per * 0.3;
+    const was = this.#runnerRate.get(active);
+    this.#runnerRate.set(active, was === undefined ? per : was * 0.7 + per * 0.3);
+  }
+
+  /** True when the queue is shorter than a window ago: the active runners make too little. */
+  #draining(now: number, length: number): boolean {
+    const samples = this.#samples;
+    let i = samples.length - 1;
+    while (i > 0 && now - samples[i]![0] < RATE_WINDOW_MS) i--;
+    return now - samples[i]![0] >= RATE_WINDOW_MS && length < samples[i]![2];
+  }
+
+  /**
+   * What `n` active runners deliver together (elements per ms): measured with `n` active
+   * (on a busy machine one more runner adds less than the first did). Not measured yet:
+   * with more than any measured count, each delivers what one of the largest measured
+   * count did; with fewer, what the worker time per element allows (optimistic: a shrink
+   * that starves the consumer is undone at once, and makes the margin grow).
+   */
+  #delivers(n: number): number {
+    const bound = 1 / this.#perItemMs;
+    let per = this.#runnerRate.get(n);
+    if (per === undefined) {
+      let below = 0;
+      for (const k of this.#runnerRate.keys()) if (k < n && k > below) below = k;
+      per = below > 0 ? this.#runnerRate.get(below)! : bound;
+    }
+    return n * Math.min(per, bound);
   }
 
   /** Queue length under which the consumer may be starving. */
