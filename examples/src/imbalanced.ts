@@ -53,9 +53,10 @@
  * On the 2-core machine this was tuned on, n1 in `bothUnbalanced` uses about 2 ms of CPU
  * per image (one 32 KB read served, one 48 KB result appended), n0 uses as much as in
  * `one`, and the workers stay busy (95% of the time in both): the extra CPU is taken from
- * the workers, so `bothUnbalanced` measured 1.1-1.2 there, `cpuUnbalanced` 1.05-1.1 and
- * `memUnbalanced` about 1.0. On separate machines that CPU would come from the memory
- * node's own cores. With 256x256 images (4.5 ms each: the same messages for less work)
+ * the workers, so with 80 images `bothUnbalanced` measured 1.0-1.2 there, `cpuUnbalanced`
+ * 1.05-1.15 and `memUnbalanced` about 1.0; the full run uses 240 images (about 1.4 s per
+ * run), which steadies the medians (one run: 1.05, 0.99, 1.01). On separate machines that
+ * CPU would come from the memory node's own cores. With 256x256 images (4.5 ms each: the same messages for less work)
  * the ratios were about 0.05 higher.
  *
  * Writes `out/imbalanced.svg`: each configuration's time relative to the baseline.
@@ -74,7 +75,7 @@ const f = flags();
 const TASKS = new URL('./image-tasks.js', import.meta.url);
 /** Side of the generated JPEGs, in pixels. */
 const SIZE = 384;
-const N = f.quick ? 48 : 80;
+const N = f.quick ? 48 : 240;
 const DISTINCT = 24;
 const ROUNDS = f.quick ? 3 : 5;
 const MiB = 1024 ** 2;
