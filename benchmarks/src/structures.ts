@@ -227,7 +227,7 @@ try {
   const warm = await ShardedMap.create<string, number>(remote, 'bench-warm-up');
   await warm.setMany(entries.slice(0, 100_000));
   await warm.destroy();
-  const bulkRounds = f.quick ? 2 : 3;
+  const bulkRounds = f.quick ? 3 : 5;
   const bulkRates: number[] = [];
   let map!: ShardedMap<string, number>;
   let shardCount = 0;
