@@ -143,6 +143,8 @@ const RATE_HISTORY_MS = 2_000;
 const LOAD_TICK_MS = 100;
 /** A node without CPU for longer than this gets no new chunks until it has one again. */
 const OUTAGE_MS = 20;
+/** Rate matching shrinks onto a measured runner count only if it delivers this much over the goal. */
+const SHRINK_ROOM = 1.2;
 /** Rate matching grows when the consumer's demand exceeds the active runners by this factor. */
 const GROW_ABOVE = 1.1;
 /** A starving consumer this soon after a shrink makes rate matching more cautious. */
@@ -762,7 +764,10 @@ export class JobRun {
         const goal = rate * this.#margin;
         let fewest = this.#lanes.length;
         for (let n = 1; n < this.#lanes.length; n++) {
-          if (this.#delivers(n) >= goal) {
+          // Onto a count already measured, a shrink needs room to spare (noise in the demand
+          // must not flap it); onto one not measured yet it is a probe, undone at once if
+          // the consumer then starves.
+          if (this.#delivers(n) >= goal * (this.#runnerRate.has(n) ? SHRINK_ROOM : 1)) {
             fewest = n;
             break;
           }
