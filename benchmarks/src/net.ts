@@ -30,6 +30,8 @@ import { BlobType, CounterType } from './types.js';
 const f = flags();
 /** Sequential round trips before measuring latency, for the floor and for ours alike. */
 const WARMUP = 10_000;
+/** Untimed transfers (floor) and migrations (ours) before timing them; even, so ours starts on n0. */
+const TRANSFER_WARMUP = 4;
 /** Pipelined operations before measuring throughput, for the floor and for ours alike. */
 const PIPELINE_WARMUP = 600_000;
 
@@ -90,6 +92,8 @@ async function floors(): Promise<{ rtt: number; batched: number; transfer10: num
     // 10 MiB of bytes and an acknowledgement.
     const payload = new Uint8Array(10 * 1024 * 1024).fill(1);
     const transfers: number[] = [];
+    // Warm-up: the first transfers on a fresh connection are slower (TCP windows, heap).
+    for (let i = 0; i < TRANSFER_WARMUP; i++) await roundTrip(2, payload);
     for (let i = 0; i < (f.quick ? 5 : 15); i++) {
       const t = nowNs();
       await roundTrip(2, payload);
@@ -139,6 +143,8 @@ try {
 
   const migrate = async (bytes: number, times: number): Promise<{ ms: number; blocking: number }> => {
     const blob = await cluster.create(BlobType, [bytes], { node: 'n0' });
+    // The same warm-up the floor gets, both directions.
+    for (let i = 0; i < TRANSFER_WARMUP; i++) await cluster.migrate(blob, i % 2 === 0 ? 'n1' : 'n0');
     const ms: number[] = [];
     const blocking: number[] = [];
     for (let i = 0; i < times; i++) {
