@@ -6,12 +6,15 @@
  * Two writers:
  * - {@link KeyedBulkWriter} for hash-partitioned writes (map `setMany`, set `addMany`).
  *   Semantics: when a key is written more than once, the last write wins. Writes are
- *   gated by a slot of their key's hash (a bitmap of 2^20 slots): a write whose slot
+ *   gated by a slot of their key's hash (a bitmap of 2^24 slots, 2 MiB): a write whose slot
  *   already has a write buffered or in flight waits, in order, until that one has been
  *   applied, so two writes of one key can never be reordered on the way (by a refusal
  *   and re-route, a migration, or a call that turns local). Unique keys cost one bit set
  *   and cleared each; a write that shares a slot with another in the window (a repeated
- *   key, or about window/2^20 of the others) waits for one batch. Batches to different
+ *   key, or about window/2^24 of the others) waits for one batch. A bulk write can have
+ *   its whole input in flight (up to `inFlightPerShard` batches to each of hundreds of
+ *   shards), so the window reaches a million keys: with 2^20 slots a third of them waited
+ *   on a stranger's slot, which halved `bulkSetOpsPerSec`. Batches to different
  *   shards, and different keys, have no order between them. A batch refused in part
  *   (keys a shard no longer owns) has those writes re-routed after a route refresh.
  * - {@link TailAppender} for ordered appends to the last shard (vector `pushAll`).
@@ -69,10 +72,14 @@ function newBatch<K, V>(ref: Ref): KeyedBatch<K, V> {
   return { ref, hs: [], ks: [], vs: [], tries: [], bytes: 0, sent: false };
 }
 
-const SLOT_BITS = 20;
+const SLOT_BITS = 24;
 const SLOT_MASK = (1 << SLOT_BITS) - 1;
-/** Slot bitmaps of finished writers, all zero, for reuse (they are 1 MiB each). */
-const freeSlots: Uint8Array[] = [];
+/**
+ * Slot bitmaps of finished writers, all zero, for reuse. One bit per slot (2 MiB), not a
+ * byte: a bulk write touches slots at random, and the smaller the bitmap, the more of it
+ * stays in the CPU's cache.
+ */
+const freeSlots: Uint32Array[] = [];
 
 interface Deferred<K, V> {
   h: number;
@@ -87,7 +94,7 @@ export class KeyedBulkWriter<K, V> {
   readonly #send: KeyedSendFn<K, V>;
   readonly #opts: ResolvedBatch;
   /** 1 where a write of a key with that hash slot is buffered or in flight. */
-  #busy: Uint8Array | null = null;
+  #busy: Uint32Array | null = null;
   /** Writes waiting for their slot, in arrival order per slot. */
   readonly #deferred = new Map<number, Array<Deferred<K, V>>>();
   readonly #open = new Map<Ref, KeyedBatch<K, V>>();
@@ -115,13 +122,15 @@ export class KeyedBulkWriter<K, V> {
    */
   write(h: number, k: K, v: V, b: number): void | Promise<void> {
     if (this.#error !== null) throw this.#error;
-    const busy = (this.#busy ??= freeSlots.pop() ?? new Uint8Array(1 << SLOT_BITS));
+    const busy = (this.#busy ??= freeSlots.pop() ?? new Uint32Array(1 << (SLOT_BITS - 5)));
     const slot = h & SLOT_MASK;
-    if (busy[slot] !== 0) {
+    const word = slot >>> 5;
+    const bit = 1 << (slot & 31);
+    if ((busy[word]! & bit) !== 0) {
       this.#defer(slot, { h, k, v, b });
       return;
     }
-    busy[slot] = 1;
+    busy[word] = busy[word]! | bit;
     return this.#append(h, k, v, b, 0);
   }
 
@@ -137,7 +146,8 @@ export class KeyedBulkWriter<K, V> {
     const slot = h & SLOT_MASK;
     const q = this.#deferred.size === 0 ? undefined : this.#deferred.get(slot);
     if (q === undefined) {
-      this.#busy![slot] = 0;
+      const busy = this.#busy!;
+      busy[slot >>> 5] = busy[slot >>> 5]! & ~(1 << (slot & 31));
       return;
     }
     const d = q.shift()!;
