@@ -118,6 +118,7 @@ try {
 
   // Reaction: for each change, when `running` reached the value it then kept until the next.
   const reactions: number[] = [];
+  const grew: boolean[] = [];
   const level: Record<4 | 8, number[]> = { 4: [], 8: [] };
   for (let i = 0; i < switches.length; i++) {
     const s = switches[i]!;
@@ -133,6 +134,7 @@ try {
     let first = settledAt;
     for (let j = inside.length - 1; j >= 0 && inside[j]![1] === final; j--) first = inside[j]![0];
     reactions.push(first - s);
+    grew.push(gpuLog[i + 1]![1] === 8);
   }
 
   const series = [
@@ -145,6 +147,7 @@ try {
     { key: 'periods', value: periods, note: `GPU count alternates 4 / 8 every ${PERIOD_MS} ms` },
     { key: 'medianReactionMs', value: median(reactions), note: `bar: <= 15 (over ${reactions.length} changes)` },
     { key: 'maxReactionMs', value: Math.max(...reactions) },
+    { key: 'reactionsMs', value: reactions.map((r, i) => `${grew[i] === true ? '+' : '-'}${r.toFixed(0)}`).join(' '), note: '+ after 4 -> 8, - after 8 -> 4' },
     { key: 'gpuIdleFraction', value: idleMs / (idleMs + busyMs), note: 'GPU time waiting for a batch' },
     { key: 'equilibrium4', value: avg(level[4]), note: 'compute proclets running with 4 GPUs' },
     { key: 'equilibrium8', value: avg(level[8]), note: 'with 8 GPUs' },
