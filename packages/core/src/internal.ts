@@ -27,4 +27,5 @@ export { Slot } from './slot.js';
 export { bindName, lookupName, unbindName } from './names.js';
 /** @internal */
 export { rangeTask, YIELDED_BEFORE_START } from './range-ops.js';
+export { addTransferables, ownBuffer } from './task-loader.js';
 export type { RangeOp, RangeInput, RangeOutput } from './range-ops.js';

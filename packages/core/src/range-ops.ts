@@ -16,7 +16,7 @@
  *
  * @internal
  */
-import { isThenable, loadedTask, loadTask, taskFailure, TransferResult } from './task-loader.js';
+import { addTransferables, isThenable, loadedTask, loadTask, taskFailure, TransferResult } from './task-loader.js';
 import type { WireError } from './errors.js';
 import { cpuTaken } from './worker-env.js';
 import type { TaskSpec } from './workers.js';
@@ -125,18 +125,7 @@ async function runRange(op: RangeOp, input: RangeInput): Promise<RangeOutput | T
   }
   if (values !== undefined) out.values = values;
   if (op === 'reduce') out.acc = acc;
-  const transfer = ownedBuffers(op === 'reduce' ? [acc] : op === 'map' ? values! : []);
-  return transfer.length > 0 ? new TransferResult(out, transfer) : out;
-}
-
-/** The ArrayBuffers that values own outright (a view spanning its whole buffer). */
-function ownedBuffers(values: unknown[]): ArrayBuffer[] {
-  let seen: Set<ArrayBuffer> | undefined;
-  for (const v of values) {
-    let b: ArrayBuffer | undefined;
-    if (v instanceof ArrayBuffer) b = v;
-    else if (ArrayBuffer.isView(v) && v.buffer instanceof ArrayBuffer && v.byteOffset === 0 && v.byteLength === v.buffer.byteLength) b = v.buffer;
-    if (b !== undefined && b.byteLength > 0) (seen ??= new Set()).add(b);
-  }
-  return seen === undefined ? [] : [...seen];
+  // The results' own buffers move back (one level down: an array of results, or [acc]).
+  const owned = addTransferables(op === 'reduce' ? [acc] : op === 'map' ? values! : [], new Set());
+  return owned.size > 0 ? new TransferResult(out, [...owned]) : out;
 }

@@ -77,6 +77,37 @@ export class TransferResult {
   ) {}
 }
 
+/**
+ * The ArrayBuffer `v` owns outright, which can be moved to another thread without
+ * taking anything else along: `v` itself, or the buffer of a view spanning all of it.
+ * Undefined when there is none, or it is empty.
+ */
+export function ownBuffer(v: unknown): ArrayBuffer | undefined {
+  let b: ArrayBuffer | undefined;
+  if (v instanceof ArrayBuffer) b = v;
+  else if (ArrayBuffer.isView(v) && v.buffer instanceof ArrayBuffer && v.byteOffset === 0 && v.byteLength === v.buffer.byteLength) b = v.buffer;
+  return b !== undefined && b.byteLength > 0 ? b : undefined;
+}
+
+/**
+ * Adds to `out` the buffers `value` owns outright, at top level or one level down (its
+ * array elements, or its property values): what a task input or result can move instead
+ * of copying. Returns `out`.
+ */
+export function addTransferables(value: unknown, out: Set<ArrayBuffer>): Set<ArrayBuffer> {
+  if (value === null || typeof value !== 'object') return out;
+  const own = ownBuffer(value);
+  if (own !== undefined) out.add(own);
+  else if (Array.isArray(value)) for (const x of value as unknown[]) addOwn(x, out);
+  else if (!ArrayBuffer.isView(value) && !(value instanceof ArrayBuffer)) for (const x of Object.values(value)) addOwn(x, out);
+  return out;
+}
+
+function addOwn(v: unknown, out: Set<ArrayBuffer>): void {
+  const b = ownBuffer(v);
+  if (b !== undefined) out.add(b);
+}
+
 /** True when `v` has a callable `then`. */
 export function isThenable(v: unknown): v is PromiseLike<unknown> {
   return v !== null && (typeof v === 'object' || typeof v === 'function') && typeof (v as { then?: unknown }).then === 'function';

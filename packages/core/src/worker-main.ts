@@ -13,7 +13,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { workerSlot } from './worker-env.js';
-import { isThenable, loadTask, taskFailure, TransferResult } from './task-loader.js';
+import { addTransferables, isThenable, loadTask, taskFailure, TransferResult } from './task-loader.js';
 import type { TaskFn } from './task-loader.js';
 import type { TaskSpec } from './workers.js';
 
@@ -31,7 +31,7 @@ interface Run {
   from: number;
   values: unknown[];
   failed: number[];
-  transfer: ArrayBuffer[];
+  transfer: Set<ArrayBuffer>;
   since: number;
 }
 
@@ -62,7 +62,7 @@ function drain(): void {
         specs.set(key, source !== null ? { source } : { module: module ?? undefined, export: name ?? undefined });
       }
     }
-    const run: Run = { id, keys, inputs, i: 0, from: 0, values: [], failed: [], transfer: [], since: performance.now() };
+    const run: Run = { id, keys, inputs, i: 0, from: 0, values: [], failed: [], transfer: new Set(), since: performance.now() };
     const wait = step(run);
     if (wait !== undefined) {
       // An async task or a module still loading: carry on with the queue afterwards.
@@ -120,10 +120,10 @@ async function settle(run: Run, key: number, r: PromiseLike<unknown>): Promise<v
 function done(run: Run, r: unknown): void {
   if (r instanceof TransferResult) {
     run.values.push(r.value);
-    for (const b of r.transfer) if (!run.transfer.includes(b)) run.transfer.push(b);
+    for (const b of r.transfer) run.transfer.add(b);
   } else {
     run.values.push(r);
-    transferables(r, run.transfer);
+    addTransferables(r, run.transfer);
   }
   run.inputs[run.i++] = undefined;
   if (run.i < run.keys.length && performance.now() - run.since >= FLUSH_MS) flush(run, false);
@@ -138,14 +138,14 @@ function fail(run: Run, key: number, e: unknown): void {
 function flush(run: Run, final: boolean): void {
   const now = performance.now();
   try {
-    port!.postMessage([run.id, run.from, run.values, run.failed, now - run.since, final], run.transfer);
+    port!.postMessage([run.id, run.from, run.values, run.failed, now - run.since, final], [...run.transfer]);
   } catch {
     flushEach(run, final, now - run.since);
   }
   run.from = run.i;
   run.values = [];
   run.failed = [];
-  run.transfer = [];
+  run.transfer = new Set();
   run.since = now;
 }
 
@@ -156,33 +156,12 @@ function flushEach(run: Run, final: boolean, ms: number): void {
     const last = final && j === n - 1;
     const value = run.values[j];
     const failed = run.failed.includes(j) ? [0] : [];
-    const transfer: ArrayBuffer[] = [];
-    if (failed.length === 0) transferables(value, transfer);
+    const transfer = failed.length === 0 ? [...addTransferables(value, new Set())] : [];
     try {
       port!.postMessage([run.id, run.from + j, [value], failed, ms / n, last], transfer);
     } catch (e) {
       const err = new TypeError(`task result cannot be sent back from the worker thread: ${(e as Error).message}; return plain data (objects, arrays, strings, numbers, typed arrays)`);
       port!.postMessage([run.id, run.from + j, [taskFailure(err, {})], [0], ms / n, last]);
     }
-  }
-}
-
-function owned(v: unknown, out: ArrayBuffer[]): void {
-  if (v instanceof ArrayBuffer) {
-    if (v.byteLength > 0 && !out.includes(v)) out.push(v);
-  } else if (ArrayBuffer.isView(v)) {
-    const b = v.buffer;
-    if (b instanceof ArrayBuffer && v.byteOffset === 0 && v.byteLength === b.byteLength && b.byteLength > 0 && !out.includes(b)) out.push(b);
-  }
-}
-
-/** Adds the ArrayBuffers a result owns outright, at top level or one level down. */
-function transferables(result: unknown, out: ArrayBuffer[]): void {
-  if (result === null || typeof result !== 'object') return;
-  owned(result, out);
-  if (Array.isArray(result)) {
-    for (const x of result) owned(x, out);
-  } else if (!ArrayBuffer.isView(result) && !(result instanceof ArrayBuffer)) {
-    for (const x of Object.values(result)) owned(x, out);
   }
 }

@@ -13,7 +13,7 @@
 import { setMaxListeners } from 'node:events';
 import { contextOf, defineProclet } from '@quicksand/core';
 import type { TaskSpec } from '@quicksand/core';
-import { YIELDED_BEFORE_START, rangeTask } from '@quicksand/core/internal';
+import { YIELDED_BEFORE_START, addTransferables, ownBuffer, rangeTask } from '@quicksand/core/internal';
 import type { RangeInput, RangeOp, RangeOutput } from '@quicksand/core/internal';
 import { readRange } from './sources.js';
 import type { RemoteRead } from './sources.js';
@@ -61,7 +61,7 @@ export class Runner {
 
   /** Runs one task on a worker of this node; `transfer` moves the input's own buffers. */
   run(spec: TaskSpec, input: unknown, transfer: boolean): Promise<unknown> {
-    return contextOf(this).runTask(spec, input, transfer ? { transfer: ownedBuffers(input) } : undefined);
+    return contextOf(this).runTask(spec, input, transfer ? { transfer: [...addTransferables(input, new Set())] } : undefined);
   }
 
   /** Runs one chunk of a job on a worker of this node. */
@@ -78,10 +78,10 @@ export class Runner {
     if (this.#cancelled.has(req.job)) return { n: 0, ms: 0, cancelled: true };
     const input: RangeInput = { fn: req.fn, items, start: req.start, cancel: st.flag };
     if (req.op === 'reduce') input.init = req.init;
-    const own = ArrayBuffer.isView(items) && items.buffer instanceof ArrayBuffer && items.byteOffset === 0 && items.byteLength === items.buffer.byteLength;
+    const own = ownBuffer(items);
     try {
       const signal = AbortSignal.any([st.abort.signal, this.#moving.signal]);
-      return await contextOf(this).runTask<RangeOutput>(rangeTask(req.op), input, { signal, transfer: own ? [items.buffer] : [], yieldValue: YIELDED_BEFORE_START });
+      return await contextOf(this).runTask<RangeOutput>(rangeTask(req.op), input, { signal, transfer: own !== undefined ? [own] : [], yieldValue: YIELDED_BEFORE_START });
     } catch (e) {
       if (st.abort.signal.aborted) return { n: 0, ms: 0, cancelled: true };
       if (this.#moving.signal.aborted) return YIELDED_BEFORE_START;
@@ -110,22 +110,6 @@ export class Runner {
   where(): string {
     return contextOf(this).node;
   }
-}
-
-/** The ArrayBuffers an input owns outright: itself, or its top-level values. */
-function ownedBuffers(input: unknown): ArrayBuffer[] {
-  const out: ArrayBuffer[] = [];
-  const add = (v: unknown): void => {
-    if (v instanceof ArrayBuffer) {
-      if (!out.includes(v)) out.push(v);
-    } else if (ArrayBuffer.isView(v) && v.buffer instanceof ArrayBuffer && v.byteOffset === 0 && v.byteLength === v.buffer.byteLength) {
-      if (!out.includes(v.buffer)) out.push(v.buffer);
-    }
-  };
-  add(input);
-  if (Array.isArray(input)) input.forEach(add);
-  else if (typeof input === 'object' && input !== null && !ArrayBuffer.isView(input) && !(input instanceof ArrayBuffer)) Object.values(input).forEach(add);
-  return out.filter((b) => b.byteLength > 0);
 }
 
 /** @internal */
