@@ -49,6 +49,7 @@ import { fromWireError } from '@quicksand/core/internal';
 import type { RangeOp, RangeOutput } from '@quicksand/core/internal';
 import type { ShardedQueue } from '@quicksand/queue';
 import { approxBytes } from '@quicksand/queue/internal';
+import type { PoolStats } from './pool.js';
 import type { ExecRequest, Runner } from './runner.js';
 import type { Ref } from '@quicksand/core';
 import type { Sink } from './sinks.js';
@@ -81,19 +82,8 @@ export interface RunnerInfo {
   node: string;
 }
 
-/** @internal Counters a pool keeps over its jobs. */
-export interface JobCounters {
-  steals: number;
-  splits: number;
-  /** Chunks run by a runner on the node that holds their data (sources that say where). */
-  localChunks: number;
-  /** Chunks run by a runner on another node than their data's. */
-  remoteChunks: number;
-  suspensions: number;
-  resumptions: number;
-  /** Chunks handed back, unfinished, by a runner whose node lost its CPU. */
-  yields: number;
-}
+/** @internal Counters a pool keeps over its jobs: the job-level part of {@link PoolStats}. */
+export type JobCounters = Omit<PoolStats, 'threads' | 'nodes' | 'tasks' | 'jobs'>;
 
 /** @internal What a job gets from its pool. */
 export interface JobContext {
@@ -212,7 +202,6 @@ export class JobRun {
   readonly #timers: NodeJS.Timeout[] = [];
   #lastProgress = 0;
   #lastRunning = -1;
-  /** Queue samples of the rate window: time, popped, length. */
   /** Queue samples: [time, popped, length, pushed]. */
   readonly #samples: Array<[number, number, number, number]> = [];
   #lastChange = 0;
@@ -326,11 +315,7 @@ export class JobRun {
         if (!this.#steal(lane, 'steals')) return null;
         span = lane.spans[0]!;
       }
-      const start = span.cursor;
-      const end = Math.min(span.end, start + lane.chunk);
-      span.cursor = end;
-      if (span.node !== undefined) this.#ctx.counters[span.node === lane.runner.node ? 'localChunks' : 'remoteChunks']++;
-      return { start, end, items: this.#items(source as RangedSource, start, end) };
+      return this.#cut(lane, span, source as RangedSource);
     }
     if (this.#spec.ordered && this.#spec.sink.backlog + this.#inflightItems >= this.#window()) return null;
     if (source.kind === 'ranged') {
@@ -350,11 +335,7 @@ export class JobRun {
           break;
         }
       }
-      const start = span.cursor;
-      const end = Math.min(span.end, start + lane.chunk);
-      span.cursor = end;
-      if (span.node !== undefined) this.#ctx.counters[span.node === lane.runner.node ? 'localChunks' : 'remoteChunks']++;
-      return { start, end, items: this.#items(source, start, end) };
+      return this.#cut(lane, span, source);
     }
     const available = this.#buffered();
     if (available === 0) return null;
@@ -405,9 +386,16 @@ export class JobRun {
     return true;
   }
 
-  /** The elements of a chunk to send, or an empty list when the runner reads them itself. */
-  #items(source: RangedSource, start: number, end: number): ArrayLike<unknown> {
-    return source.slice !== undefined ? source.slice(start, end) : NO_ITEMS;
+  /**
+   * Cuts `lane`'s next chunk from the front of `span`, counting whether it runs next to its
+   * data. Its elements travel with it, unless the runner reads them itself (no `slice`).
+   */
+  #cut(lane: Lane, span: Span, source: RangedSource): Chunk {
+    const start = span.cursor;
+    const end = Math.min(span.end, start + lane.chunk);
+    span.cursor = end;
+    if (span.node !== undefined) this.#ctx.counters[span.node === lane.runner.node ? 'localChunks' : 'remoteChunks']++;
+    return { start, end, items: source.slice !== undefined ? source.slice(start, end) : NO_ITEMS };
   }
 
   #dispatch(lane: Lane, chunk: Chunk): void {
@@ -738,7 +726,6 @@ export class JobRun {
       const s = await q.stats();
       if (this.#settled) return;
       const now = performance.now();
-      this.#queueCapacity = s.capacity;
       const samples = this.#samples;
       const low = this.#lowWater(s.capacity);
       samples.push([now, s.popped, s.length, s.pushed]);
@@ -923,16 +910,22 @@ function abortedError(): AbortedError {
  * the rest is split evenly among all runners. Stealing evens out what this leaves uneven.
  */
 function partition(source: RangedSource, lanes: Lane[]): void {
-  const byNode = new Map<string, Lane[]>();
-  for (const l of lanes) byNode.set(l.runner.node, [...(byNode.get(l.runner.node) ?? []), l]);
-  const local = new Map<string, Span[]>();
-  const elsewhere: Span[] = [];
-  for (const span of spansOf(source)) {
-    if (span.node !== undefined && byNode.has(span.node)) local.set(span.node, [...(local.get(span.node) ?? []), span]);
-    else elsewhere.push(span);
+  const byNode = groupBy(lanes, (l) => l.runner.node);
+  const spans = spansOf(source);
+  const isLocal = (sp: Span): boolean => sp.node !== undefined && byNode.has(sp.node);
+  for (const [node, mine] of groupBy(spans.filter(isLocal), (sp) => sp.node!)) deal(mine, byNode.get(node)!);
+  deal(spans.filter((sp) => !isLocal(sp)), lanes);
+}
+
+function groupBy<T>(xs: readonly T[], key: (x: T) => string): Map<string, T[]> {
+  const out = new Map<string, T[]>();
+  for (const x of xs) {
+    const k = key(x);
+    const group = out.get(k);
+    if (group === undefined) out.set(k, [x]);
+    else group.push(x);
   }
-  for (const [node, spans] of local) deal(spans, byNode.get(node)!);
-  deal(elsewhere, lanes);
+  return out;
 }
 
 /**

@@ -360,7 +360,7 @@ export class ThreadPool {
       sink = new OrderedSink(queueTarget(queue, opts.closeOutput ?? true), onOutput, onError);
     } else if (output === 'vector' || output instanceof ShardedVector) {
       const created = output === 'vector';
-      const vector = created ? await ShardedVector.create<unknown>(this.cluster, opts.outputName ?? `${id}.out`) : (output);
+      const vector = created ? await ShardedVector.create<unknown>(this.cluster, opts.outputName ?? `${id}.out`) : output;
       sink = new OrderedSink(vectorTarget(vector, created), onOutput, onError);
     } else if (op === 'map') sink = new ArraySink(src.kind === 'ranged' ? src.length : undefined);
     else if (op === 'filter') sink = new ChunkListSink();

@@ -86,11 +86,8 @@ export class ReduceSink implements Sink {
   }
 
   finish(): Promise<unknown> {
-    const starts = [...this.#partials.keys()].sort((a, b) => a - b);
-    if (starts.length === 0) return Promise.resolve(this.init);
-    let acc = this.#partials.get(starts[0]!);
-    for (let i = 1; i < starts.length; i++) acc = this.combine(acc, this.#partials.get(starts[i]!));
-    return Promise.resolve(acc);
+    const partials = byStart(this.#partials);
+    return Promise.resolve(partials.length === 0 ? this.init : partials.reduce((a, b) => this.combine(a, b)));
   }
 
   abandon(): Promise<void> {
@@ -228,13 +225,14 @@ export function vectorTarget(vector: ShardedVector<unknown>, created: boolean): 
   };
 }
 
+/** The values of a map keyed by chunk start, in start order. */
+function byStart<T>(chunks: Map<number, T>): T[] {
+  return [...chunks.keys()].sort((a, b) => a - b).map((start) => chunks.get(start)!);
+}
+
 /** Values of chunks keyed by start, joined in start order. */
 function inOrder(chunks: Map<number, unknown[]>): unknown[] {
-  const starts = [...chunks.keys()].sort((a, b) => a - b);
   const out: unknown[] = [];
-  for (const s of starts) {
-    const values = chunks.get(s)!;
-    for (let i = 0; i < values.length; i++) out.push(values[i]);
-  }
+  for (const values of byStart(chunks)) for (let i = 0; i < values.length; i++) out.push(values[i]);
   return out;
 }

@@ -58,8 +58,8 @@ export type Source = RangedSource | StreamSource;
  */
 export async function toSource(source: unknown): Promise<Source> {
   if (source instanceof ShardedVector) return await vectorSource(source as ShardedVector<unknown>);
-  if (Array.isArray(source)) return arraySource(source);
-  if (ArrayBuffer.isView(source) && !(source instanceof DataView)) return typedSource(source as unknown as TypedArray);
+  if (Array.isArray(source)) return sliceSource(source);
+  if (ArrayBuffer.isView(source) && !(source instanceof DataView)) return sliceSource(source as unknown as TypedArray);
   if (source instanceof ShardedQueue) return queueSource(source as ShardedQueue<unknown>);
   if (typeof source === 'object' && source !== null) {
     if (typeof (source as AsyncIterable<unknown>)[Symbol.asyncIterator] === 'function') return iteratorSource((source as AsyncIterable<unknown>)[Symbol.asyncIterator]());
@@ -72,12 +72,8 @@ interface TypedArray extends ArrayLike<number | bigint> {
   slice(start: number, end: number): TypedArray;
 }
 
-function arraySource(xs: readonly unknown[]): RangedSource {
-  return { kind: 'ranged', length: xs.length, slice: (s, e) => xs.slice(s, e) };
-}
-
-function typedSource(xs: TypedArray): RangedSource {
-  // slice copies into a fresh buffer, which can then be moved to a worker by transfer.
+/** An array or typed array: chunks are slices (a typed array's slice is a fresh buffer, moved to the worker). */
+function sliceSource(xs: { readonly length: number; slice(start: number, end: number): ArrayLike<unknown> }): RangedSource {
   return { kind: 'ranged', length: xs.length, slice: (s, e) => xs.slice(s, e) };
 }
 
