@@ -23,7 +23,7 @@ import { formatBytes } from './options.js';
 import type { Frame } from './codec.js';
 import { defineProclet } from './proclet.js';
 import type { ProcletKind } from './proclet.js';
-import { agentId } from './runtime.js';
+import { agentId, wallClockMs } from './runtime.js';
 import { Scheduler } from './scheduler.js';
 import type { SchedulerTuning } from './scheduler.js';
 import type { MigrateOutResult, NodeUsage, Runtime } from './runtime.js';
@@ -142,11 +142,6 @@ interface Entry {
   size: number;
   pinned: boolean;
   busy: Promise<unknown> | null;
-}
-
-/** Wall-clock milliseconds with sub-millisecond precision (comparable across processes of a machine). */
-function nowMs(): number {
-  return performance.timeOrigin + performance.now();
 }
 
 /** @internal Options of a creation, as sent to the controller. */
@@ -406,7 +401,7 @@ export class Controller {
     if (at !== null) {
       // Scheduled: the node applies it on its own clock at `at`; the directory follows then.
       await this.#rt.invoke(agentId(node), 'setCapacity', [cpus, memory, at]);
-      const t = setTimeout(() => this.#recordCapacity(n, cpus, memory), Math.max(0, at - nowMs()));
+      const t = setTimeout(() => this.#recordCapacity(n, cpus, memory), Math.max(0, at - wallClockMs()));
       t.unref();
       return { node, cpus: cpus ?? n.cpus, memory: memory ?? n.memory };
     }

@@ -57,6 +57,14 @@ export const MSG_EVENT = 5; // [5, topic, payload]
 
 /** Id of the controller proclet. */
 export const CONTROLLER_ID = '@controller';
+
+/**
+ * Wall-clock milliseconds with sub-millisecond precision, comparable across the processes
+ * of a machine: the clock scheduled capacity changes (`setCapacity(..., { at })`) use.
+ */
+export function wallClockMs(): number {
+  return performance.timeOrigin + performance.now();
+}
 /** Id of the agent proclet of a node. */
 export const agentId = (node: string): string => `@${node}`;
 
@@ -849,7 +857,7 @@ export class Runtime {
       const t = setTimeout(() => {
         this.#capacityTimers.delete(t);
         if (!this.#closed) this.setCapacity(cpus, memory);
-      }, Math.max(0, at - (performance.timeOrigin + performance.now())));
+      }, Math.max(0, at - wallClockMs()));
       this.#capacityTimers.add(t);
       return;
     }
