@@ -23,8 +23,8 @@
  * Invariants: `segments` lists every live segment in queue order, head first; the items
  * in the queue are at most `capacity` plus the permits granted and not yet appended.
  */
-import { ClosedError, contextOf, defineProclet } from '@quicksand/core';
-import { SegmentType } from './segment.js';
+import { contextOf, defineProclet } from '@quicksand/core';
+import { SegmentType, queueClosedError } from './segment.js';
 import type { QueueSegment, SegmentInfo } from './segment.js';
 
 /** Counters of a queue. */
@@ -129,7 +129,7 @@ export class QueueIndex {
    * @throws ClosedError when the queue is closed.
    */
   async acquire(n: number, waitId: string): Promise<number> {
-    if (this.closed) throw this.#closedError();
+    if (this.closed) throw queueClosedError(contextOf(this).id);
     if (this.capacity === 0) return n;
     const free = this.capacity - this.held;
     if (free > 0 && this.#waiters.size === 0) {
@@ -270,15 +270,10 @@ export class QueueIndex {
   }
 
   #rejectWaiters(): void {
-    const err = this.#closedError();
+    const err = queueClosedError(contextOf(this).id);
     const ws = [...this.#waiters.values()];
     this.#waiters.clear();
     for (const w of ws) w.reject(err);
-  }
-
-  #closedError(): ClosedError {
-    const id = contextOf(this).id;
-    return new ClosedError(`queue ${id} is closed; nothing more can be pushed`, { data: { queue: id } });
   }
 
   #locked<R>(fn: () => Promise<R>): Promise<R> {

@@ -81,7 +81,7 @@ export class ShardedQueue<T> {
   readonly #cluster: Cluster;
   readonly #index: Ref<QueueIndex>;
   readonly #handle = `${++handleSeq}`;
-  #config: Promise<QueueConfig> | null = null;
+  /** -1 until known; only `#pushNow` reads it, one batch at a time. */
   #capacity = -1;
   #tail: Ref<QueueSegment> | null = null;
   #head: Ref<QueueSegment> | null = null;
@@ -114,9 +114,7 @@ export class ShardedQueue<T> {
     const node = options.node ?? ((await cluster.nodes()).includes(cluster.nodeId) ? cluster.nodeId : undefined);
     const index = await cluster.create(IndexType, [capacity, segmentBytes], node === undefined ? {} : { node });
     const q = new ShardedQueue<T>(cluster, index.id);
-    const config = await index.call('init');
-    q.#config = Promise.resolve(config);
-    q.#apply(config);
+    q.#apply(await index.call('init'));
     return q;
   }
 
@@ -141,8 +139,7 @@ export class ShardedQueue<T> {
    * @throws ClosedError when the queue is closed; TypeError for `undefined`.
    */
   push(item: T, options?: WaitOptions): Promise<void> {
-    if (item === undefined) return Promise.reject(new TypeError('cannot push undefined: pop() returns undefined to mean "closed and empty"'));
-    return this.#enqueue([item], options?.signal);
+    return this.pushAll([item], options);
   }
 
   /**
@@ -257,18 +254,19 @@ export class ShardedQueue<T> {
   async #send(): Promise<void> {
     try {
       while (this.#outbox.length > 0) {
-        const group: Outgoing[] = [this.#outbox.shift()!];
-        let size = group[0]!.items.length;
-        if (group[0]!.signal === undefined) {
+        const first = this.#outbox.shift()!;
+        const group: Outgoing[] = [first];
+        let size = first.items.length;
+        if (first.signal === undefined) {
           while (this.#outbox.length > 0 && this.#outbox[0]!.signal === undefined && size + this.#outbox[0]!.items.length <= BATCH_ITEMS) {
             const o = this.#outbox.shift()!;
             size += o.items.length;
             group.push(o);
           }
         }
-        const items = group.length === 1 ? group[0]!.items : group.flatMap((o) => o.items);
+        const items = group.length === 1 ? first.items : group.flatMap((o) => o.items);
         try {
-          await this.#pushNow(items, group[0]!.signal);
+          await this.#pushNow(items, first.signal);
           for (const o of group) o.resolve();
         } catch (e) {
           for (const o of group) o.reject(e);
@@ -293,7 +291,7 @@ export class ShardedQueue<T> {
   async #acquire(n: number, signal: AbortSignal | undefined): Promise<number> {
     for (;;) {
       if (signal?.aborted === true) throw new AbortedError('push aborted while waiting for room in the queue');
-      const waitId = `${this.#cluster.nodeId}/${this.#handle}/${++this.#waitSeq}`;
+      const waitId = this.#waitId();
       const onAbort = (): void => {
         this.#index.call('cancelAcquire', waitId).catch(() => undefined);
       };
@@ -333,7 +331,7 @@ export class ShardedQueue<T> {
     for (;;) {
       if (signal?.aborted === true) throw new AbortedError('pop aborted');
       const head = this.#head ?? (this.#head = this.#segment((await this.#index.call('config')).head));
-      const waitId = wait ? `${this.#cluster.nodeId}/${this.#handle}/${++this.#waitSeq}` : '';
+      const waitId = wait ? this.#waitId() : '';
       const onAbort = (): void => {
         head.call('cancel', waitId).catch(() => undefined);
       };
@@ -362,10 +360,13 @@ export class ShardedQueue<T> {
     return this.#cluster.ref<QueueSegment>(id);
   }
 
+  /** An id for a parked call, unique across handles and nodes. */
+  #waitId(): string {
+    return `${this.#cluster.nodeId}/${this.#handle}/${++this.#waitSeq}`;
+  }
+
   async #getCapacity(): Promise<number> {
-    if (this.#capacity >= 0) return this.#capacity;
-    this.#config ??= this.#index.call('config');
-    this.#apply(await this.#config);
+    if (this.#capacity < 0) this.#apply(await this.#index.call('config'));
     return this.#capacity;
   }
 

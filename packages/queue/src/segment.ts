@@ -76,6 +76,11 @@ interface SegmentState {
 /** Compact the item array once this many taken slots lead it. */
 const COMPACT_AT = 1024;
 
+/** @internal What a push into the closed queue `queue` (its index id) fails with. */
+export function queueClosedError(queue: string): ClosedError {
+  return new ClosedError(`queue ${queue} is closed; nothing more can be pushed`, { data: { queue } });
+}
+
 /** @internal A queue segment proclet. */
 export class QueueSegment {
   index: string;
@@ -104,7 +109,7 @@ export class QueueSegment {
   /** Appends items; refused with `redirect` once sealed. @throws ClosedError when the queue is closed. */
   append(items: unknown[]): AppendResult {
     if (this.sealed) return { redirect: this.next! };
-    if (this.closed) throw new ClosedError(`queue ${this.index} is closed; nothing more can be pushed`, { data: { queue: this.index } });
+    if (this.closed) throw queueClosedError(this.index);
     if (!Array.isArray(items)) throw new TypeError('append expects an array of items');
     let i = 0;
     // Parked takes are served first: the queue was empty when they parked.
@@ -197,8 +202,8 @@ export class QueueSegment {
   #takeNow(max: number): TakeResult {
     const avail = this.items.length - this.head;
     const k = Math.min(Math.max(1, max), avail);
-    const out = this.items.slice(this.head, this.head + k);
-    for (let i = this.head; i < this.head + k; i++) this.items[i] = undefined;
+    const from = this.head;
+    const out = this.items.slice(from, from + k);
     this.head += k;
     this.bytes = avail === k ? 0 : Math.round((this.bytes * (avail - k)) / avail);
     if (this.head === this.items.length) {
@@ -207,6 +212,9 @@ export class QueueSegment {
     } else if (this.head >= COMPACT_AT && this.head * 2 >= this.items.length) {
       this.items = this.items.slice(this.head);
       this.head = 0;
+    } else {
+      // Let the taken items be collected; a dropped or compacted array goes as a whole.
+      for (let i = from; i < this.head; i++) this.items[i] = undefined;
     }
     contextOf(this).setSize(this.bytes);
     this.#taken += k;

@@ -25,8 +25,7 @@ export function approxBytes(v: unknown, depth = 0): number {
       return 16;
   }
   if (v === null) return 4;
-  if (ArrayBuffer.isView(v)) return 32 + v.byteLength;
-  if (v instanceof ArrayBuffer) return 32 + v.byteLength;
+  if (ArrayBuffer.isView(v) || v instanceof ArrayBuffer) return 32 + v.byteLength;
   if (depth >= 3) return 64;
   if (Array.isArray(v)) return 16 + sampled(v, depth);
   if (v instanceof Map) return 32 + sampled([...v.entries()], depth);
