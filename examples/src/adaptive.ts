@@ -98,7 +98,6 @@ try {
     }
   };
   const trainers = Array.from({ length: 8 }, (_, i) => gpu(i));
-  const switches: number[] = [];
   for (let k = 1; k <= periods; k++) {
     await sleep(t0 + k * PERIOD_MS - performance.now());
     if (k === periods) break;
@@ -107,7 +106,6 @@ try {
       revoke();
       revoked = new Promise<void>((r) => (revoke = r));
     }
-    switches.push(performance.now() - t0);
     gpuLog.push([performance.now() - t0, gpus]);
   }
   stop = true;
@@ -120,21 +118,21 @@ try {
   const reactions: number[] = [];
   const grew: boolean[] = [];
   const level: Record<4 | 8, number[]> = { 4: [], 8: [] };
-  for (let i = 0; i < switches.length; i++) {
-    const s = switches[i]!;
-    const e = switches[i + 1] ?? runMs;
-    const before = [...running].reverse().find(([t]) => t <= s)?.[1];
+  for (let i = 1; i < gpuLog.length; i++) {
+    const [s, g] = gpuLog[i]!;
+    const e = gpuLog[i + 1]?.[0] ?? runMs;
+    const before = running.findLast(([t]) => t <= s)?.[1];
     const inside = running.filter(([t]) => t > s && t < e);
     const final = inside.length > 0 ? inside[inside.length - 1]![1] : before;
     if (final === undefined) continue;
-    level[gpuLog[i + 1]![1] as 4 | 8].push(final);
+    level[g as 4 | 8].push(final);
     if (final === before) continue;
-    const settledAt = inside.length > 0 ? inside[inside.length - 1]![0] : s;
-    // Settled: the first moment from which the value stays `final` until the next change.
-    let first = settledAt;
+    // Settled: the first moment from which the value stays `final` until the next change
+    // (`inside` is not empty here: its last value is `final`, unlike `before`).
+    let first = s;
     for (let j = inside.length - 1; j >= 0 && inside[j]![1] === final; j--) first = inside[j]![0];
     reactions.push(first - s);
-    grew.push(gpuLog[i + 1]![1] === 8);
+    grew.push(g === 8);
   }
 
   const series = [

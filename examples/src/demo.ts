@@ -114,8 +114,16 @@ const MiB = 2 ** 20;
 const TTY = process.stderr.isTTY === true;
 const mib = (bytes: number): string => `${(bytes / MiB).toFixed(1)} MiB`;
 
-/** One status line: rewritten in place on a terminal (cut to its width), printed as is otherwise. */
+let statusAt = 0;
+/**
+ * One status line: rewritten in place on a terminal (cut to its width, at most every
+ * 100 ms), printed as is otherwise (at most every 2 s). A final line always shows, and the
+ * next line after it too.
+ */
 function status(line: string, final = false): void {
+  const now = performance.now();
+  if (!final && now - statusAt < (TTY ? 100 : 2_000)) return;
+  statusAt = final ? 0 : now;
   if (!TTY) {
     process.stderr.write(`${line}\n`);
     return;
@@ -151,12 +159,7 @@ try {
   const generate = pool.task<number, Uint8Array>(TASKS, 'generateImage');
   const seeds = Array.from({ length: opts.images }, (_, i) => i);
   let t = performance.now();
-  let lastLine = 0;
-  const genProgress = (p: JobProgress): void => {
-    if (performance.now() - lastLine < (TTY ? 100 : 2_000)) return;
-    lastLine = performance.now();
-    status(`generating images ${p.done}/${opts.images}  (${p.running} compute proclets)`);
-  };
+  const genProgress = (p: JobProgress): void => status(`generating images ${p.done}/${opts.images}  (${p.running} compute proclets)`);
   await pool.map(seeds, generate, { output: images, onProgress: genProgress });
   const genMs = performance.now() - t;
   const shards = await images.shards();
@@ -212,23 +215,23 @@ try {
 
   // The status line and the time series of the plot.
   const samples: Sample[] = [{ s: 0, done: 0, trained: 0, running: 0, queued: 0 }];
+  /** Per second, at sample `i`, over the `windowMs` before it (0 at the first sample). */
+  const rateAt = (i: number, key: 'done' | 'trained', windowMs: number): number => {
+    const x = samples[i]!;
+    const back = samples[Math.max(0, i - windowMs / SAMPLE_MS)]!;
+    return i === 0 ? 0 : (x[key] - back[key]) / (x.s - back.s);
+  };
   let sampling = true;
   const sampler = (async () => {
-    let printed = 0;
     while (sampling) {
       await sleep(SAMPLE_MS);
       const queued = await queue.length().catch(() => 0);
-      const now = performance.now();
-      const sample: Sample = { s: (now - t) / 1000, done: progress.done, trained, running: progress.running, queued };
+      const sample: Sample = { s: (performance.now() - t) / 1000, done: progress.done, trained, running: progress.running, queued };
       samples.push(sample);
-      const back = samples[Math.max(0, samples.length - 1 - 1_000 / SAMPLE_MS)]!;
-      const rate = (sample.done - back.done) / Math.max(1e-9, sample.s - back.s);
+      const rate = rateAt(samples.length - 1, 'done', 1_000);
       const busy = busyMs + waitMs > 0 ? busyMs / (busyMs + waitMs) : 0;
-      if (TTY || now - printed >= 2_000) {
-        printed = now;
-        const pct = Math.floor((100 * sample.done) / opts.images);
-        status(`preprocessed ${sample.done}/${opts.images} (${pct}%) | ${rate.toFixed(0)} images/s | compute proclets running ${sample.running}/${pool.stats().threads} | queue ${queued}/${capacity} | trained ${trained} | GPUs busy ${(100 * busy).toFixed(0)}%`);
-      }
+      const pct = Math.floor((100 * sample.done) / opts.images);
+      status(`preprocessed ${sample.done}/${opts.images} (${pct}%) | ${rate.toFixed(0)} images/s | compute proclets running ${sample.running}/${pool.stats().threads} | queue ${queued}/${capacity} | trained ${trained} | GPUs busy ${(100 * busy).toFixed(0)}%`);
     }
   })();
   let trainMs: number;
@@ -281,20 +284,16 @@ try {
   }
 
   // The plot: rates over 2 s windows, queue length, running compute proclets.
-  const WINDOW = 2_000 / SAMPLE_MS;
-  const rateSeries = (key: 'done' | 'trained'): Array<[number, number]> =>
-    samples.map((x, i): [number, number] => {
-      const back = samples[Math.max(0, i - WINDOW)]!;
-      return [x.s, i === 0 ? 0 : (x[key] - back[key]) / (x.s - back.s)];
-    });
+  const rateSeries = (key: 'done' | 'trained'): Array<[number, number]> => samples.map((x, i) => [x.s, rateAt(i, key, 2_000)]);
+  const preprocessed = rateSeries('done');
   const end = samples[samples.length - 1]!.s;
-  const peak = Math.max(gpuCeiling, ...rateSeries('done').map((p) => p[1]));
+  const peak = Math.max(gpuCeiling, ...preprocessed.map((p) => p[1]));
   // A 1-2-5 multiple that puts all compute proclets running at about half the peak rate.
   const raw = peak / 2 / Math.max(1, ps.threads);
   const mag = 10 ** Math.floor(Math.log10(Math.max(1, raw)));
   const scale = [5, 2, 1].map((m) => m * mag).find((v) => v <= raw) ?? 1;
   const series: Series[] = [
-    { name: 'preprocessed / s', points: rateSeries('done') },
+    { name: 'preprocessed / s', points: preprocessed },
     { name: 'trained / s', points: rateSeries('trained') },
     { name: 'GPU ceiling / s', points: [[0, gpuCeiling], [end, gpuCeiling]] },
     { name: 'queue length', points: samples.map((x) => [x.s, x.queued]) },

@@ -78,7 +78,7 @@ try {
   await pool.map(seeds(2_000), burn(pool)); // warm up workers and the JIT
   await cluster.setCapacity('n1', { cpus: 0 });
   const calN = f.quick ? 8_000 : 20_000;
-  let t = performance.now();
+  const t = performance.now();
   await pool.map(seeds(calN), burn(pool));
   const onCore = calN / (performance.now() - t);
   await cluster.setCapacity('n1', { cpus: 1 });
@@ -153,7 +153,6 @@ try {
   });
   const svg = writeChart(plotPath('filler'), { title: 'Filler following the free CPU (first 300 ms)', xLabel: 'ms', yLabel: 'elements per ms', series });
 
-  t = 0;
   report('filler', [
     { key: 'onCoreItemsPerMs', value: onCore, note: 'baseline: the filler on one steadily free core' },
     { key: 'runMs', value: main.ms, note: `CPU alternating every ${PHASE_MS} ms (${main.switches.length} switches)` },

@@ -29,9 +29,10 @@ let configured = false;
 /**
  * One libvips thread per operation: the pool already runs one task per CPU, each on its
  * own worker thread, so more threads per image would only oversubscribe the cores. No
- * cache: every image is decoded once.
+ * cache: every image is decoded once. Call it before any use of sharp (only the first
+ * call does something).
  */
-function configure(): void {
+export function configure(): void {
   if (configured) return;
   configured = true;
   sharp.concurrency(1);
@@ -39,7 +40,7 @@ function configure(): void {
 }
 
 /** A small deterministic PRNG (mulberry32): the same seed gives the same sequence. */
-function rng(seed: number): () => number {
+export function rng(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;
@@ -121,7 +122,15 @@ export async function preprocess(jpeg: Uint8Array, index = 0): Promise<Float32Ar
   const top = Math.floor(r() * (height - ch + 1));
   let pipeline = img.extract({ left, top, width: cw, height: ch }).resize(PREPROCESSED_SIZE, PREPROCESSED_SIZE, { fit: 'fill' });
   if (index % 2 === 1) pipeline = pipeline.flop();
-  const { data, info } = await pipeline.removeAlpha().toColourspace('srgb').raw().toBuffer({ resolveWithObject: true });
+  return normalise(await pipeline.removeAlpha().toColourspace('srgb').raw().toBuffer({ resolveWithObject: true }));
+}
+
+/**
+ * Normalises raw interleaved pixels (sharp's `raw()` output) with ImageNet's per-channel
+ * mean and deviation into a channel-major `Float32Array` (3 x height x width); channels
+ * past the third (alpha) are skipped.
+ */
+export function normalise({ data, info }: { data: Uint8Array; info: { width: number; height: number; channels: number } }): Float32Array {
   const plane = info.width * info.height;
   const out = new Float32Array(3 * plane);
   for (let i = 0; i < plane; i++) {

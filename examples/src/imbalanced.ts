@@ -103,7 +103,10 @@ interface Setup {
   prep: Task<Uint8Array, Float32Array>;
   /** Timed runs, in seconds. */
   seconds: number[];
+  /** Proclets per node at the end of the last run, from `placement()`. */
   placement: string;
+  /** The share of chunks a runner read from another node, over all runs. */
+  remoteShare: number | null;
 }
 
 /** Memory / compute proclets per node, and the input bytes each node holds. */
@@ -127,19 +130,19 @@ async function setUp(config: Config, m: number, jpegs: Uint8Array[]): Promise<Se
     const pool = await ThreadPool.create(cluster);
     const prep = pool.task<Uint8Array, Float32Array>(TASKS, 'preprocess');
     await (await pool.map(images, prep, { output: 'vector', outputName: 'warm-up' })).destroy();
-    return { config, cluster, images, pool, prep, seconds: [], placement: '' };
+    return { config, cluster, images, pool, prep, seconds: [], placement: '', remoteShare: null };
   } catch (e) {
     await cluster.close();
     throw e;
   }
 }
 
-/** One timed run of the stage; its output is destroyed afterwards. */
+/** One timed run of the stage; its output is destroyed afterwards (in the last round, once the placement is read). */
 async function runOnce(s: Setup, round: number): Promise<void> {
   const t = performance.now();
   const out = await s.pool.map(s.images, s.prep, { output: 'vector', outputName: `prep-${round}` });
   s.seconds.push((performance.now() - t) / 1000);
-  s.placement = await placement(s.cluster, s.images);
+  if (round === ROUNDS - 1) s.placement = await placement(s.cluster, s.images);
   await out.destroy();
 }
 
@@ -152,7 +155,6 @@ const outputBytes = N * 3 * PREPROCESSED_SIZE ** 2 * Float32Array.BYTES_PER_ELEM
 const M = Math.floor(2 * (inputBytes + outputBytes));
 
 const setups: Setup[] = [];
-const remoteShare = new Map<Config['key'], number>();
 try {
   // Side by side: starting mostly waits on process start-up. A failure closes the others.
   const started = await Promise.allSettled(CONFIGS.map((c) => setUp(c, M, jpegs)));
@@ -164,7 +166,7 @@ try {
   }
   for (const s of setups) {
     const ps = s.pool.stats();
-    remoteShare.set(s.config.key, ps.remoteChunks / Math.max(1, ps.localChunks + ps.remoteChunks));
+    s.remoteShare = ps.remoteChunks / Math.max(1, ps.localChunks + ps.remoteChunks);
     await s.pool.close();
   }
 } finally {
@@ -198,7 +200,7 @@ for (const c of CONFIGS.slice(1)) {
 }
 for (const c of CONFIGS) {
   rows.push({ key: `${c.key}Placement`, value: setupOf(c.key).placement });
-  rows.push({ key: `${c.key}RemoteChunks`, value: remoteShare.get(c.key) ?? null, note: 'share of chunks a runner read from another node' });
+  rows.push({ key: `${c.key}RemoteChunks`, value: setupOf(c.key).remoteShare, note: 'share of chunks a runner read from another node' });
 }
 rows.push({ key: 'plot', value: svg });
 report('imbalanced', rows, f);
