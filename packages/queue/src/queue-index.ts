@@ -251,9 +251,12 @@ export class QueueIndex {
   }
 
   /** Size and place of every segment, head first. */
-  async segmentInfo(): Promise<SegmentInfo[]> {
-    const cluster = contextOf(this).cluster;
-    return await Promise.all(this.segments.map((id) => cluster.ref<QueueSegment>(id).call('info')));
+  segmentInfo(): Promise<SegmentInfo[]> {
+    // Under the lock, as reclaiming a drained segment is: every id asked is still live.
+    return this.#locked(() => {
+      const cluster = contextOf(this).cluster;
+      return Promise.all(this.segments.map((id) => cluster.ref<QueueSegment>(id).call('info')));
+    });
   }
 
   /** Closes the queue and destroys its segments (the caller then destroys the index). */
