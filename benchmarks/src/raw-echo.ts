@@ -4,7 +4,8 @@
  *  - 1: a msgpackr-encoded list of requests `[1, id, pid, method, args]`: decode, answer
  *    each with `[2, id, args[0]]` in one encoded reply frame (the same work a node does,
  *    minus the runtime);
- *  - 2: raw bytes: answer with a 1-byte acknowledgement once the whole frame is in.
+ *  - 2: raw bytes: answer with a 1-byte acknowledgement once the whole frame is in (copied
+ *    into a buffer the echo process reuses, so no fresh memory is faulted in).
  */
 import { createServer } from 'node:net';
 import type { Socket } from 'node:net';
@@ -25,22 +26,53 @@ export function writeFrame(socket: Socket, kind: number, body: Uint8Array): void
   socket.uncork();
 }
 
-/** Calls `onFrame(kind, body)` for every complete length-prefixed frame. */
+/** Frames at least this large are copied, as they arrive, into one reused buffer. */
+const BIG = 1024 * 1024;
+
+/**
+ * Calls `onFrame(kind, body)` for every complete length-prefixed frame. A large frame's
+ * body is a view into a buffer reused for the next large frame: the best case for a
+ * receiver (one copy, into memory that is already mapped), which is what a floor is for.
+ */
 export function readFrames(socket: Socket, onFrame: (kind: number, body: Buffer) => void): void {
   let chunks: Buffer[] = [];
   let have = 0;
   let need = -1;
+  let big = Buffer.alloc(0);
+  let bigAt = -1; // bytes of the current large frame copied into `big`, or -1
   socket.on('data', (d: Buffer) => {
-    chunks.push(d);
-    have += d.byteLength;
+    if (bigAt >= 0) {
+      const n = Math.min(d.byteLength, need - bigAt);
+      big.set(d.subarray(0, n), bigAt);
+      bigAt += n;
+      if (bigAt < need) return;
+      const frame = big.subarray(0, need);
+      bigAt = -1;
+      need = -1;
+      chunks = n < d.byteLength ? [d.subarray(n)] : [];
+      have = d.byteLength - n;
+      onFrame(frame[0]!, frame.subarray(1));
+      if (have === 0) return;
+    } else {
+      chunks.push(d);
+      have += d.byteLength;
+    }
     for (;;) {
       if (need < 0) {
         if (have < 4) return;
         const all = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
-        chunks = [all];
         need = all.readUInt32LE(0);
         chunks = [all.subarray(4)];
         have -= 4;
+        if (need >= BIG && have < need) {
+          if (big.byteLength < need) big = Buffer.alloc(need);
+          const rest = chunks[0]!;
+          big.set(rest, 0);
+          bigAt = rest.byteLength;
+          chunks = [];
+          have = 0;
+          return;
+        }
       }
       if (have < need) return;
       const all = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);

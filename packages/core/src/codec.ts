@@ -3,7 +3,8 @@
  * through it, also in the in-process mode, so a value that cannot cross a wire fails in
  * a unit test exactly as it would between machines.
  */
-import { DefaultDeserializer, DefaultSerializer } from 'node:v8';
+import { DefaultDeserializer, DefaultSerializer, setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { CodecError } from './errors.js';
 
 /**
@@ -26,6 +27,53 @@ export function joinFrame(frame: Frame): Uint8Array {
   if (!Array.isArray(frame)) return frame;
   if (frame.length === 1) return frame[0]!;
   return Buffer.concat(frame);
+}
+
+/**
+ * Frees the memory of a frame's large chunks once the frame has been delivered and its
+ * sender keeps nothing of it: the state of a proclet that migrated away. Each chunk of at
+ * least 32 KiB that spans a whole (non-shared) `ArrayBuffer` is detached, as a transfer
+ * list would detach it, and its memory goes back to the allocator at once rather than at
+ * some later garbage collection. The next migration into this node then reuses that
+ * memory instead of faulting in fresh pages (7 ms or so per 10 MiB on a VM). Views over
+ * part of a buffer are left alone: the rest of the buffer may be in use.
+ */
+export function releaseFrame(frame: Frame): void {
+  if (!Array.isArray(frame)) return;
+  for (const c of frame) {
+    const buffer = c.buffer;
+    if (c.byteLength < OUT_OF_BAND_MIN || c.byteOffset !== 0 || c.byteLength !== buffer.byteLength || !(buffer instanceof ArrayBuffer)) continue;
+    freeNow(buffer);
+  }
+}
+
+type Transfer = (this: ArrayBuffer, length?: number) => ArrayBuffer;
+let transfer: Transfer | null | undefined;
+
+/** Detaches `buffer` and frees its memory now (`ArrayBuffer.prototype.transfer(0)`). */
+function freeNow(buffer: ArrayBuffer): void {
+  if (transfer === undefined) transfer = findTransfer();
+  if (transfer !== null) transfer.call(buffer, 0);
+  // Without it, detach anyway: the memory goes at the next collection of the clone.
+  else structuredClone(buffer, { transfer: [buffer] });
+}
+
+/**
+ * `ArrayBuffer.prototype.transfer` (Node 21 and later). Node 20's V8 has it behind a
+ * harmony flag: a context created while the flag is on gets it, and it works on this
+ * context's buffers. The flag is turned off again at once.
+ */
+function findTransfer(): Transfer | null {
+  const native = (ArrayBuffer.prototype as { transfer?: Transfer }).transfer;
+  if (typeof native === 'function') return native;
+  try {
+    setFlagsFromString('--harmony-rab-gsab-transfer');
+    const fn: unknown = runInNewContext('ArrayBuffer.prototype.transfer');
+    setFlagsFromString('--no-harmony-rab-gsab-transfer');
+    return typeof fn === 'function' ? (fn as Transfer) : null;
+  } catch {
+    return null;
+  }
 }
 
 /**

@@ -345,7 +345,8 @@ export class Controller {
     this.#migrations++;
     this.#scheduler.touch();
     const ev: MigrationEvent = { proclet: id, type: entry.type, from, to, bytes: res.bytes, blockingMs: res.blockingMs, totalMs: performance.now() - t0, reason };
-    this.#emit('migration', ev);
+    // After the answer to the caller has gone out: the event is news, the answer is awaited.
+    setImmediate(() => this.#emit('migration', ev));
     return ev;
   }
 

@@ -22,6 +22,8 @@ export { checkInt, checkNumber, checkString, checkOptions, describe } from './op
 /** @internal */
 export { WorkerPool } from './workers.js';
 /** @internal */
+export { releaseFrame } from './codec.js';
+/** @internal */
 export { Slot } from './slot.js';
 /** @internal */
 export { bindName, lookupName, unbindName } from './names.js';

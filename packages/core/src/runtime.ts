@@ -23,7 +23,7 @@
  */
 import { EventEmitter } from 'node:events';
 import type { Cluster } from './cluster.js';
-import { frameBytes } from './codec.js';
+import { frameBytes, releaseFrame } from './codec.js';
 import type { Codec, Frame } from './codec.js';
 import {
   ClosedError,
@@ -710,6 +710,8 @@ export class Runtime {
       });
     }
     const t3 = performance.now();
+    // The state is moved, not copied: its large arrays are detached here (a transfer).
+    releaseFrame(state);
     slot.state = GONE;
     this.#slots.delete(id);
     this.#dirtySizes.delete(slot);

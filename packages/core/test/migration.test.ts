@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { Cluster, MemoryBudgetError, MigrationError } from '@quicksand/core';
 import type { MigrationEvent } from '@quicksand/core';
-import { viewFrom } from '@quicksand/core/internal';
+import { releaseFrame, viewFrom } from '@quicksand/core/internal';
 import { BlobType, CounterType, UnmovableType } from './fixtures/types.js';
 import { eventually, rejects } from './helpers.js';
 
@@ -25,6 +25,30 @@ describe('migration — moving a proclet between in-process nodes', () => {
     await cluster.migrate(ref, 'n1');
     expect(await ref.call('where')).to.equal('n1');
     expect(await cluster.locate(ref)).to.equal('n1');
+  });
+
+  it('moves large state rather than copying it: the source detaches its arrays once the target holds them', async () => {
+    const blob = await cluster.create(BlobType, [256 * 1024], { node: 'n0' });
+    const sum = await blob.call('checksum');
+    const before = viewFrom(cluster, 'n0').ref<InstanceType<typeof BlobType.ctor>>(blob.id);
+    const old = await before.call('bytes'); // the source's own array (a local call)
+    expect(old.byteLength).to.equal(256 * 1024);
+    await cluster.migrate(blob, 'n1');
+    expect(old.byteLength).to.equal(0);
+    expect(await blob.call('checksum')).to.equal(sum);
+  });
+
+  it('releases only whole, large buffers of a delivered frame', () => {
+    const whole = new Uint8Array(64 * 1024);
+    const big = new Uint8Array(128 * 1024);
+    const part = big.subarray(0, 64 * 1024);
+    const small = new Uint8Array(1024);
+    releaseFrame([small, whole, part]);
+    expect(whole.byteLength).to.equal(0);
+    expect(part.byteLength).to.equal(64 * 1024);
+    expect(small.byteLength).to.equal(1024);
+    releaseFrame(big); // a single-buffer frame: nothing out of band, nothing released
+    expect(big.byteLength).to.equal(128 * 1024);
   });
 
   it('emits a migration event with state size and blocking window', async () => {

@@ -165,11 +165,21 @@ export function localSecret(cluster: Cluster): string {
   return c.secret;
 }
 
+/**
+ * glibc malloc settings for node processes (the caller's environment wins). Proclets
+ * migrate in and out, and their state is allocated anew on every arrival: by default
+ * glibc maps each large buffer fresh and unmaps it when freed, and faulting fresh pages in
+ * costs about 0.7 ms per MiB on a VM. With buffers up to 64 MiB taken from the heap, and
+ * up to 128 MiB of freed heap kept for reuse, a node reuses the memory of the proclets
+ * that left it (a 10 MiB migration measured 22 ms before, 12-14 ms after).
+ */
+const NODE_MALLOC = { MALLOC_MMAP_THRESHOLD_: String(64 * 1024 * 1024), MALLOC_TRIM_THRESHOLD_: String(128 * 1024 * 1024) };
+
 function launch(id: string, spec: { cpus: number; memory: number }, join: string | undefined, secret: string, extra: string[], logs: 'inherit' | 'silent', timeoutMs: number, execArgv: string[]): Promise<LocalNode> {
   const args = [...execArgv, CLI, 'node', '--listen', '127.0.0.1:0', '--cpus', String(spec.cpus), '--memory', String(spec.memory), '--id', id, ...extra];
   if (join !== undefined) args.push('--join', join);
   const child = spawn(process.execPath, args, {
-    env: { ...process.env, QUICKSAND_SECRET: secret, QUICKSAND_EXIT_WITH_PARENT: '1', QUICKSAND_DAEMON: undefined },
+    env: { ...NODE_MALLOC, ...process.env, QUICKSAND_SECRET: secret, QUICKSAND_EXIT_WITH_PARENT: '1', QUICKSAND_DAEMON: undefined },
     stdio: ['pipe', 'pipe', 'pipe'],
   });
   running.add(child);
