@@ -15,7 +15,9 @@
  * - `migrate64KiBMs` / `migrate10MiBMs`: `cluster.migrate` of a proclet holding that many
  *   bytes between two node processes, as the caller sees it (controller on n0, source and
  *   target n0/n1); `migrate10MiBRatio` = over the raw transfer; `blockingWindow64KiBMs`:
- *   how long calls to the proclet queue during the move.
+ *   how long calls to the proclet queue during the move. The proclet's type declares its
+ *   state its own (`transferState`), so the source frees it at once;
+ *   `migrate10MiBDefaultMs` is the same move for a type that does not.
  * Floor and ours are measured in alternating rounds in one run (latency in blocks of 500
  * round trips, throughput run by run, transfers one by one), so a change in the shared
  * machine's load moves both alike.
@@ -28,7 +30,7 @@ import { Packr, Unpackr } from 'msgpackr';
 import { LocalCluster } from '@quicksand/net';
 import { flags, median, nowNs, percentile, report } from './harness.js';
 import { readFrames, writeFrame } from './raw-echo.js';
-import { BlobType, CounterType } from './types.js';
+import { BlobType, CounterType, OwnedBlobType } from './types.js';
 
 const f = flags();
 /** Sequential round trips before measuring latency, for the floor and for ours alike. */
@@ -159,8 +161,8 @@ try {
   const pipelined = median(runs);
   const floorBatched = median(floorRuns);
 
-  const migrate = async (bytes: number, times: number, withFloor: boolean): Promise<{ ms: number; blocking: number; floor: number }> => {
-    const blob = await cluster.create(BlobType, [bytes], { node: 'n0' });
+  const migrate = async (bytes: number, times: number, withFloor: boolean, type = OwnedBlobType): Promise<{ ms: number; blocking: number; floor: number }> => {
+    const blob = await cluster.create(type, [bytes], { node: 'n0' });
     // The same warm-up for both: the first transfers on a connection are slower (TCP windows, heap).
     for (let i = 0; i < (withFloor ? TRANSFER_WARMUP : SMALL_MIGRATION_WARMUP); i++) {
       if (withFloor) await floor.transfer();
@@ -182,6 +184,7 @@ try {
   };
   const m64 = await migrate(64 * 1024, f.quick ? 40 : 100, false);
   const m10 = await migrate(10 * 1024 * 1024, f.quick ? 10 : 24, true);
+  const m10Default = await migrate(10 * 1024 * 1024, f.quick ? 10 : 24, true, BlobType);
 
   const p50 = percentile(lat, 50);
   report('net', [
@@ -196,6 +199,7 @@ try {
     { key: 'migrate64KiBMs', value: m64.ms, note: 'bar: <= 2' },
     { key: 'migrate10MiBMs', value: m10.ms },
     { key: 'migrate10MiBRatio', value: m10.ms / m10.floor, note: 'bar: <= 1.5' },
+    { key: 'migrate10MiBDefaultMs', value: m10Default.ms, note: 'the same without transferState (source memory freed at a later GC)' },
     { key: 'blockingWindow64KiBMs', value: m64.blocking },
     { key: 'blockingWindow10MiBMs', value: m10.blocking },
   ], f);

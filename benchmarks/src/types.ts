@@ -34,3 +34,7 @@ export class Blob {
   }
 }
 export const BlobType = defineProclet('bench.Blob', Blob, { module: import.meta.url });
+
+/** A Blob whose type declares its state its own (`transferState`): the source frees it at once. */
+export class OwnedBlob extends Blob {}
+export const OwnedBlobType = defineProclet('bench.OwnedBlob', OwnedBlob, { module: import.meta.url, transferState: true });

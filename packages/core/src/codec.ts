@@ -31,7 +31,8 @@ export function joinFrame(frame: Frame): Uint8Array {
 
 /**
  * Frees the memory of a frame's large chunks once the frame has been delivered and its
- * sender keeps nothing of it: the state of a proclet that migrated away. Each chunk of at
+ * sender keeps nothing of it: the state of a proclet that migrated away, when its type
+ * says (`transferState`) that no caller holds its arrays. Each chunk of at
  * least 32 KiB that spans a whole (non-shared) `ArrayBuffer` is detached, as a transfer
  * list would detach it, and its memory goes back to the allocator at once rather than at
  * some later garbage collection. The next migration into this node then reuses that

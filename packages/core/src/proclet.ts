@@ -64,6 +64,17 @@ export interface ProcletTypeOptions<T extends object, S = unknown> {
   restore?: (state: S) => T;
   /** Never migrate this proclet (system proclets). @defaultValue false */
   pinned?: boolean;
+  /**
+   * The large typed arrays of this proclet's saved state are its own: no caller keeps
+   * them or views of them (local calls pass results by reference, so a method that
+   * returns such an array, or a view of it, breaks this). Migration then moves them as a
+   * `postMessage` transfer list does: once the target holds the state, the source
+   * detaches them (32 KiB or more, each spanning a whole `ArrayBuffer`) and their memory
+   * is free at once, for the next proclet that arrives, instead of at some later garbage
+   * collection. Worth it for proclets with megabytes of state that move often.
+   * @defaultValue false
+   */
+  transferState?: boolean;
 }
 
 /**
@@ -83,6 +94,8 @@ export interface ProcletType<T extends object = object, A extends unknown[] = un
   readonly methods: Readonly<Record<string, MethodInfo>>;
   /** @internal */
   readonly pinned: boolean;
+  /** @internal */
+  readonly transferState: boolean;
   /** @internal */
   save(instance: T): unknown;
   /** @internal */
@@ -159,6 +172,7 @@ export function defineProclet<C extends new (...args: never[]) => object, S = un
     ctor: ctor as unknown as new (...args: ConstructorParameters<C>) => InstanceType<C>,
     methods: buildMethodTable(ctor),
     pinned: options.pinned ?? false,
+    transferState: options.transferState ?? false,
     save: save,
     restore: restore,
   };

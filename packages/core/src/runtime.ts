@@ -710,8 +710,8 @@ export class Runtime {
       });
     }
     const t3 = performance.now();
-    // The state is moved, not copied: its large arrays are detached here (a transfer).
-    releaseFrame(state);
+    // A type whose state is its own moves it: its large arrays are detached here.
+    if (slot.type.transferState) releaseFrame(state);
     slot.state = GONE;
     this.#slots.delete(id);
     this.#dirtySizes.delete(slot);

@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { Cluster, MemoryBudgetError, MigrationError } from '@quicksand/core';
 import type { MigrationEvent } from '@quicksand/core';
 import { releaseFrame, viewFrom } from '@quicksand/core/internal';
-import { BlobType, CounterType, UnmovableType } from './fixtures/types.js';
+import { BlobType, CounterType, OwnedBlobType, UnmovableType } from './fixtures/types.js';
 import { eventually, rejects } from './helpers.js';
 
 describe('migration — moving a proclet between in-process nodes', () => {
@@ -27,15 +27,17 @@ describe('migration — moving a proclet between in-process nodes', () => {
     expect(await cluster.locate(ref)).to.equal('n1');
   });
 
-  it('moves large state rather than copying it: the source detaches its arrays once the target holds them', async () => {
-    const blob = await cluster.create(BlobType, [256 * 1024], { node: 'n0' });
-    const sum = await blob.call('checksum');
-    const before = viewFrom(cluster, 'n0').ref<InstanceType<typeof BlobType.ctor>>(blob.id);
-    const old = await before.call('bytes'); // the source's own array (a local call)
-    expect(old.byteLength).to.equal(256 * 1024);
-    await cluster.migrate(blob, 'n1');
-    expect(old.byteLength).to.equal(0);
-    expect(await blob.call('checksum')).to.equal(sum);
+  it('leaves arrays a caller got by reference intact, unless the type transfers its state', async () => {
+    for (const [type, detached] of [[BlobType, false], [OwnedBlobType, true]] as const) {
+      const blob = await cluster.create(type, [256 * 1024], { node: 'n0' });
+      const sum = await blob.call('checksum');
+      const local = viewFrom(cluster, 'n0').ref<InstanceType<typeof BlobType.ctor>>(blob.id);
+      const old = await local.call('bytes'); // the source's own array (a local call)
+      expect(old.byteLength).to.equal(256 * 1024);
+      await cluster.migrate(blob, 'n1');
+      expect(old.byteLength).to.equal(detached ? 0 : 256 * 1024);
+      expect(await blob.call('checksum')).to.equal(sum);
+    }
   });
 
   it('releases only whole, large buffers of a delivered frame', () => {
