@@ -129,6 +129,41 @@ function extract(value: unknown, out: Uint8Array[], depth: number): unknown {
   return copy ?? value;
 }
 
+/**
+ * {@link extract} for a frame's value, usually a list of messages that are lists of
+ * primitives (calls, replies): those are checked in a tight loop without a call per
+ * element, and only objects inside them are scanned.
+ */
+function extractFrame(value: unknown, out: Uint8Array[]): unknown {
+  if (!Array.isArray(value)) return extract(value, out, 0);
+  let copy: unknown[] | null = null;
+  for (let i = 0; i < value.length; i++) {
+    const m: unknown = value[i];
+    if (m === null || typeof m !== 'object') continue;
+    let r: unknown = m;
+    if (Array.isArray(m)) {
+      let mc: unknown[] | null = null;
+      for (let j = 0; j < m.length; j++) {
+        const v: unknown = m[j];
+        if (v === null || typeof v !== 'object') continue;
+        const rv = extract(v, out, 2);
+        if (rv !== v) {
+          mc ??= m.slice();
+          mc[j] = rv;
+        }
+      }
+      if (mc !== null) r = mc;
+    } else {
+      r = extract(m, out, 1);
+    }
+    if (r !== m) {
+      copy ??= value.slice();
+      copy[i] = r;
+    }
+  }
+  return copy ?? value;
+}
+
 const OPTIONS = { useRecords: true, mapsAsObjects: true, moreTypes: true, bundleStrings: false } as const;
 
 /**
@@ -147,7 +182,7 @@ export class MsgpackCodec implements Codec {
     const oob: Uint8Array[] = [];
     let head: Uint8Array;
     try {
-      head = this.#packr.pack(extract(value, oob, 0));
+      head = this.#packr.pack(extractFrame(value, oob));
     } catch (e) {
       throw new CodecError(`the msgpackr codec cannot encode this value: ${(e as Error).message}. Only plain data crosses between nodes`, { cause: e });
     }
