@@ -24,6 +24,9 @@ export { WorkerPool } from './workers.js';
 /** @internal */
 export { releaseFrame } from './codec.js';
 /** @internal */
+export { PendingTable } from './pending.js';
+export type { Pending } from './pending.js';
+/** @internal */
 export { Slot } from './slot.js';
 /** @internal */
 export { bindName, lookupName, unbindName } from './names.js';

@@ -1,14 +1,21 @@
 /**
  * The calls a runtime has sent and not yet seen answered, in a slab indexed by call id.
  *
- * A call id encodes its slot: `id = generation * SLOTS + slot`, so a reply finds its call
- * with one array read, and a late or forged reply whose id no longer matches the slot is
- * ignored. A `Map` costs about 100 ns per call for the same work (set, get, delete with
- * ever-growing keys), which is a tenth of a pipelined remote call's whole budget.
+ * A call id encodes its slot and that slot's generation: `id = generation * SLOTS + slot`,
+ * so a reply finds its call with one array read, and a late or forged reply whose id no
+ * longer matches the slot is ignored. Generations count per slot, modulo 512, so ids stay
+ * below 2^30: small integers in V8 and 5 bytes in MessagePack, where an id that grew past
+ * 2^32 would be a float (9 bytes, and a floating-point modulo per reply). A stale reply
+ * could only be mistaken for a newer call if its slot had been reused a multiple of 512
+ * times since, by calls to the same node (replies are also checked against the node).
+ * A `Map` costs about 100 ns per call for the same work, a tenth of a pipelined remote
+ * call's whole budget.
  */
 
+const SLOT_BITS = 21;
 /** Most calls in flight at once from one runtime. */
-const SLOTS = 2 ** 21;
+const SLOTS = 2 ** SLOT_BITS;
+const GENERATIONS = 512;
 
 /** @internal A call in flight. */
 export interface Pending {
@@ -25,8 +32,8 @@ export interface Pending {
 export class PendingTable {
   #calls: Array<Pending | undefined> = [];
   #ids: number[] = [];
+  #generations: number[] = [];
   #free: number[] = [];
-  #generation = 0;
   #size = 0;
 
   get size(): number {
@@ -41,8 +48,11 @@ export class PendingTable {
       if (slot >= SLOTS) throw new RangeError(`more than ${SLOTS} calls in flight from one runtime`);
       this.#calls.push(undefined);
       this.#ids.push(-1);
+      this.#generations.push(0);
     }
-    const id = ++this.#generation * SLOTS + slot;
+    const generation = (this.#generations[slot]! + 1) % GENERATIONS;
+    this.#generations[slot] = generation;
+    const id = generation * SLOTS + slot;
     this.#calls[slot] = p;
     this.#ids[slot] = id;
     this.#size++;
@@ -51,13 +61,13 @@ export class PendingTable {
 
   /** The call with this id, if it is still in flight. */
   get(id: number): Pending | undefined {
-    const slot = id % SLOTS;
+    const slot = id & (SLOTS - 1);
     return this.#ids[slot] === id ? this.#calls[slot] : undefined;
   }
 
   /** Removes and returns the call with this id, if it is still in flight. */
   take(id: number): Pending | undefined {
-    const slot = id % SLOTS;
+    const slot = id & (SLOTS - 1);
     if (this.#ids[slot] !== id) return undefined;
     const p = this.#calls[slot];
     this.#calls[slot] = undefined;
