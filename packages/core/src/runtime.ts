@@ -54,6 +54,11 @@ export const MSG_OK = 2; // [2, callId, value]
 export const MSG_ERR = 3; // [3, callId, wireError]
 export const MSG_MOVED = 4; // [4, callId, procletId, node | null]
 export const MSG_EVENT = 5; // [5, topic, payload]
+/**
+ * A call to the same proclet and method as the frame's previous call (pipelined calls
+ * mostly are): the ids and method names are sent once per frame, not once per call.
+ */
+export const MSG_CALL_SAME = 6; // [6, callId, args]
 
 /** Id of the controller proclet. */
 export const CONTROLLER_ID = '@controller';
@@ -139,9 +144,9 @@ export class Runtime {
   readonly #locations = new Map<string, string>();
   readonly #locating = new Map<string, Promise<string>>();
   readonly #pending = new PendingTable();
-  readonly #outbox = new Map<string, unknown[]>();
+  readonly #outbox = new Map<string, Box>();
   #lastNode = '';
-  #lastBox: unknown[] | undefined = undefined;
+  #lastBox: Box | undefined = undefined;
   readonly #lost = new Map<string, string>();
   #flushScheduled = false;
   #closed = false;
@@ -264,7 +269,7 @@ export class Runtime {
     return new Promise((resolve, reject) => {
       const callId = this.#pending.add({ resolve, reject, pid, method, args, node, hops });
       this.counters.callsSent++;
-      this.#enqueue(node, [MSG_CALL, callId, pid, method, args]);
+      this.#enqueueCall(node, callId, pid, method, args);
     });
   }
 
@@ -304,25 +309,46 @@ export class Runtime {
       return;
     }
     p.node = node;
-    this.#enqueue(node, [MSG_CALL, callId, p.pid, p.method, p.args]);
+    this.#enqueueCall(node, callId, p.pid, p.method, p.args);
   }
 
   // ---------------------------------------------------------------- wire
 
-  #enqueue(node: string, msg: unknown[]): void {
+  #box(node: string): Box {
     // Most ticks talk to one peer: remember its box.
     let box = node === this.#lastNode ? this.#lastBox : this.#outbox.get(node);
     if (box === undefined) {
-      box = [];
+      box = { msgs: [], pid: null, method: null };
       this.#outbox.set(node, box);
     }
     this.#lastNode = node;
     this.#lastBox = box;
-    box.push(msg);
-    if (box.length >= BATCH_MAX) {
+    return box;
+  }
+
+  #enqueue(node: string, msg: unknown[]): void {
+    const box = this.#box(node);
+    box.msgs.push(msg);
+    this.#queued(node, box);
+  }
+
+  #enqueueCall(node: string, callId: number, pid: string, method: string, args: unknown[]): void {
+    const box = this.#box(node);
+    if (box.pid === pid && box.method === method) {
+      box.msgs.push([MSG_CALL_SAME, callId, args]);
+    } else {
+      box.msgs.push([MSG_CALL, callId, pid, method, args]);
+      box.pid = pid;
+      box.method = method;
+    }
+    this.#queued(node, box);
+  }
+
+  #queued(node: string, box: Box): void {
+    if (box.msgs.length >= BATCH_MAX) {
       this.#outbox.delete(node);
       this.#lastBox = undefined;
-      this.#sendBox(node, box);
+      this.#sendBox(node, box.msgs);
       return;
     }
     if (!this.#flushScheduled) {
@@ -350,13 +376,13 @@ export class Runtime {
       const node = this.#outbox.keys().next().value!;
       const box = this.#outbox.get(node)!;
       this.#outbox.clear();
-      this.#sendBox(node, box);
+      this.#sendBox(node, box.msgs);
       return;
     }
     for (const node of [...this.#outbox.keys()]) {
       const box = this.#outbox.get(node)!;
       this.#outbox.delete(node);
-      this.#sendBox(node, box);
+      this.#sendBox(node, box.msgs);
     }
   };
 
@@ -369,14 +395,14 @@ export class Runtime {
     try {
       frame = this.codec.encode(box);
     } catch {
-      frame = this.#encodeEach(node, box);
+      frame = this.#encodeEach(node, expandCalls(box));
       if (frame === null) return;
     }
     const limit = this.transport.maxFrameBytes;
     if (limit !== undefined && frameBytes(frame) > limit) {
       if (box.length > 1) {
         // Too big together: send each message alone.
-        for (const msg of box) this.#sendOne(node, msg, limit);
+        for (const msg of expandCalls(box)) this.#sendOne(node, msg, limit);
         return;
       }
       this.#tooBig(node, box[0] as unknown[], frameBytes(frame), limit);
@@ -445,7 +471,7 @@ export class Runtime {
   #failUnsendable(box: unknown[], mkErr: (pid: string) => Error): void {
     for (const msg of box) {
       const m = msg as unknown[];
-      if (m[0] === MSG_CALL) {
+      if (m[0] === MSG_CALL || m[0] === MSG_CALL_SAME) {
         const p = this.#pending.take(m[1] as number);
         p?.reject(mkErr(p.pid));
       }
@@ -465,10 +491,12 @@ export class Runtime {
       this.transport.disconnect(from, 'frame is not a list of messages');
       return;
     }
+    // The frame's last call, for MSG_CALL_SAME.
+    const last: LastCall = { pid: null, method: null };
     for (const m of msgs) {
       let problem: string | null;
       try {
-        problem = this.#onMessage(from, m);
+        problem = this.#onMessage(from, m, last);
       } catch (e) {
         problem = `message could not be handled: ${(e as Error).message}`;
       }
@@ -479,8 +507,8 @@ export class Runtime {
     }
   }
 
-  /** Handles one message; returns a protocol problem, or null. */
-  #onMessage(from: string, m: unknown): string | null {
+  /** Handles one message of a frame; returns a protocol problem, or null. */
+  #onMessage(from: string, m: unknown, last: LastCall): string | null {
     if (!Array.isArray(m)) return 'message is not a list';
     switch (m[0]) {
       case MSG_CALL: {
@@ -489,7 +517,16 @@ export class Runtime {
         const method: unknown = m[3];
         const args: unknown = m[4];
         if (typeof callId !== 'number' || typeof pid !== 'string' || typeof method !== 'string' || !Array.isArray(args)) return 'malformed call message';
+        last.pid = pid;
+        last.method = method;
         this.#serve(from, callId, pid, method, args);
+        return null;
+      }
+      case MSG_CALL_SAME: {
+        const callId: unknown = m[1];
+        const args: unknown = m[2];
+        if (typeof callId !== 'number' || !Array.isArray(args) || last.pid === null) return 'malformed call message';
+        this.#serve(from, callId, last.pid, last.method!, args);
         return null;
       }
       case MSG_OK:
@@ -915,6 +952,30 @@ export class Runtime {
     await this.#workers?.close();
     await this.transport.close();
   }
+}
+
+/** The messages queued for one peer (its next frame), and the last call among them. */
+interface Box {
+  msgs: unknown[];
+  pid: string | null;
+  method: string | null;
+}
+
+/** The last call decoded from a frame (a MSG_CALL_SAME repeats its proclet and method). */
+interface LastCall {
+  pid: string | null;
+  method: string | null;
+}
+
+/** `box` with every MSG_CALL_SAME written out in full, to send its messages apart. */
+function expandCalls(box: unknown[]): unknown[] {
+  let last: unknown[] | null = null;
+  return box.map((msg) => {
+    const m = msg as unknown[];
+    if (m[0] === MSG_CALL) last = m;
+    else if (m[0] === MSG_CALL_SAME && last !== null) return [MSG_CALL, m[1], last[2], last[3], m[2]];
+    return m;
+  });
 }
 
 function describeMessage(m: unknown[]): string {
