@@ -67,6 +67,16 @@ describe('calls — local and remote through a Ref', () => {
     expect(await okCall).to.equal(1);
   });
 
+  it('sends repeated calls in one frame compactly, and still fails only the one that cannot cross the wire', async () => {
+    const ref = await cluster.create(CounterType, [], { node: 'n1' });
+    // One tick, one frame: the calls after the first repeat its proclet and method, and
+    // the first one cannot be encoded (the frame is then sent call by call, written out).
+    const bad = ref.call('add', { f: () => 1 } as unknown as number);
+    const good = Array.from({ length: 9 }, () => ref.call('add', 1));
+    expect(await rejects(bad)).to.be.instanceOf(CodecError);
+    expect(await Promise.all(good)).to.deep.equal([1, 2, 3, 4, 5, 6, 7, 8, 9]);
+  });
+
   it('answers a result that cannot cross the wire with CodecError', async () => {
     class Leaky {
       give(): unknown {
