@@ -11,7 +11,9 @@
  * - Calls that arrive while the proclet migrates queue on the source and are answered
  *   MOVED once the target holds it (or run in place if the migration fails).
  * - Messages to one peer keep their order; all messages queued for a peer in one tick go
- *   out as one frame (per-peer batching).
+ *   out as one frame (per-peer batching, at most BATCH_MAX messages). Within a frame, a
+ *   call to the same proclet and method as the call before it names neither
+ *   (MSG_CALL_SAME), so a pipelined stream of calls costs little more than its arguments.
  *
  * Invariants: `pending` holds exactly the calls this runtime sent and has no answer for;
  * a proclet id is ACTIVE on at most one node at a time (the source turns GONE only after
