@@ -40,7 +40,7 @@ import {
   toWireError,
 } from './errors.js';
 import { formatBytes } from './options.js';
-import { CONTEXT, resolveType } from './proclet.js';
+import { CONTEXT, lookupType, resolveType } from './proclet.js';
 import type { ProcletContext, ProcletType } from './proclet.js';
 import { Ref } from './ref.js';
 import { PendingTable } from './pending.js';
@@ -664,7 +664,9 @@ export class Runtime {
 
   /** Target half of a migration: rebuild the proclet from its encoded state. */
   async hostRestored(id: string, typeName: string, module: string | undefined, state: Frame, size: number, sizeReported: boolean): Promise<void> {
-    const type = await this.#type(typeName, module);
+    // A type already loaded is taken at once: an await here would let whatever else is
+    // queued on this node run inside the migration's blocking window.
+    const type = lookupType(typeName) ?? (await this.#type(typeName, module));
     this.#checkHost(type.kind);
     const budget = this.budget!;
     const used = this.memoryUsed();
@@ -728,7 +730,8 @@ export class Runtime {
     let state: Frame;
     let t1: number;
     try {
-      await slot.quiesce();
+      // Not awaited when nothing runs: other queued work would run inside the window.
+      if (slot.inflight > 0) await slot.quiesce();
       t1 = performance.now();
       state = this.codec.encode(slot.type.save(slot.instance));
     } catch (e) {
