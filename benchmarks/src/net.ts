@@ -187,11 +187,12 @@ try {
   const m10Default = await migrate(10 * 1024 * 1024, f.quick ? 10 : 24, true, BlobType);
 
   const p50 = percentile(lat, 50);
+  const floorP50 = percentile(floorRtt, 50);
   report('net', [
-    { key: 'rawTcpRttUs', value: percentile(floorRtt, 50), note: 'floor: msgpackr request/reply over plain TCP, p50' },
+    { key: 'rawTcpRttUs', value: floorP50, note: 'floor: msgpackr request/reply over plain TCP, p50' },
     { key: 'remoteCallP50Us', value: p50 },
     { key: 'remoteCallP99Us', value: percentile(lat, 99) },
-    { key: 'remoteCallRatio', value: p50 / percentile(floorRtt, 50), note: 'bar: <= 1.3' },
+    { key: 'remoteCallRatio', value: p50 / floorP50, note: 'bar: <= 1.3' },
     { key: 'rawTcpBatchedOpsPerSec', value: floorBatched, note: 'floor: 100 requests per frame, 10 frames in flight' },
     { key: 'pipelinedOpsPerSec', value: pipelined, note: `${inFlight} calls in flight; bar: >= 500000` },
     { key: 'pipelinedRatio', value: pipelined / floorBatched, note: 'bar: >= 0.7' },

@@ -6,6 +6,10 @@
  * operation, no operation cache) in the process that makes it.
  */
 import sharp from 'sharp';
+import { rng } from '@quicksand/core/testing';
+
+/** The seeded PRNG the images are drawn from (mulberry32, shared with the tests). */
+export { rng };
 
 /** Options of {@link makeJpeg}. */
 export interface JpegOptions {
@@ -37,18 +41,6 @@ export function configure(): void {
   configured = true;
   sharp.concurrency(1);
   sharp.cache(false);
-}
-
-/** A small deterministic PRNG (mulberry32): the same seed gives the same sequence. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
 }
 
 /**

@@ -6,6 +6,7 @@
 import { DefaultDeserializer, DefaultSerializer, setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { CodecError } from './errors.js';
+import { ownBuffer } from './task-loader.js';
 
 /**
  * Encoded bytes: one buffer, or a list of chunks whose concatenation is the same frame
@@ -42,9 +43,8 @@ export function joinFrame(frame: Frame): Uint8Array {
 export function releaseFrame(frame: Frame): void {
   if (!Array.isArray(frame)) return;
   for (const c of frame) {
-    const buffer = c.buffer;
-    if (c.byteLength < OUT_OF_BAND_MIN || c.byteOffset !== 0 || c.byteLength !== buffer.byteLength || !(buffer instanceof ArrayBuffer)) continue;
-    freeNow(buffer);
+    const own = c.byteLength >= OUT_OF_BAND_MIN ? ownBuffer(c) : undefined;
+    if (own !== undefined) freeNow(own);
   }
 }
 

@@ -959,17 +959,15 @@ export class Runtime {
   }
 }
 
-/** The messages queued for one peer (its next frame), and the last call among them. */
-interface Box {
-  msgs: unknown[];
+/** The last call of a frame, written or read: a MSG_CALL_SAME repeats its proclet and method. */
+interface LastCall {
   pid: string | null;
   method: string | null;
 }
 
-/** The last call decoded from a frame (a MSG_CALL_SAME repeats its proclet and method). */
-interface LastCall {
-  pid: string | null;
-  method: string | null;
+/** The messages queued for one peer (its next frame), and the last call among them. */
+interface Box extends LastCall {
+  msgs: unknown[];
 }
 
 /** `box` with every MSG_CALL_SAME written out in full, to send its messages apart. */

@@ -99,20 +99,7 @@ function extract(value: unknown, out: Uint8Array[], depth: number): unknown {
     return new OutOfBand(kind, value.byteLength);
   }
   if (depth >= SCAN_DEPTH) return value;
-  if (Array.isArray(value)) {
-    if (value.length > SCAN_WIDTH && depth > 0) return value;
-    let copy: unknown[] | null = null;
-    for (let i = 0; i < value.length; i++) {
-      const v: unknown = value[i];
-      if (v === null || typeof v !== 'object') continue;
-      const r = extract(v, out, depth + 1);
-      if (r !== v) {
-        copy ??= value.slice();
-        copy[i] = r;
-      }
-    }
-    return copy ?? value;
-  }
+  if (Array.isArray(value)) return value.length > SCAN_WIDTH && depth > 0 ? value : extractEach(value, out, depth + 1);
   if (Object.getPrototypeOf(value) !== Object.prototype) return value;
   let copy: Record<string, unknown> | null = null;
   let n = 0;
@@ -129,10 +116,25 @@ function extract(value: unknown, out: Uint8Array[], depth: number): unknown {
   return copy ?? value;
 }
 
+/** `xs` with {@link extract} applied to its objects at `depth`, copied only if one changed. */
+function extractEach(xs: unknown[], out: Uint8Array[], depth: number): unknown[] {
+  let copy: unknown[] | null = null;
+  for (let i = 0; i < xs.length; i++) {
+    const v: unknown = xs[i];
+    if (v === null || typeof v !== 'object') continue;
+    const r = extract(v, out, depth);
+    if (r !== v) {
+      copy ??= xs.slice();
+      copy[i] = r;
+    }
+  }
+  return copy ?? xs;
+}
+
 /**
  * {@link extract} for a frame's value, usually a list of messages that are lists of
- * primitives (calls, replies): those are checked in a tight loop without a call per
- * element, and only objects inside them are scanned.
+ * primitives (calls, replies): each message's elements are scanned straight away, without
+ * extract's checks on the message itself, and only objects among them are looked into.
  */
 function extractFrame(value: unknown, out: Uint8Array[]): unknown {
   if (!Array.isArray(value)) return extract(value, out, 0);
@@ -140,22 +142,7 @@ function extractFrame(value: unknown, out: Uint8Array[]): unknown {
   for (let i = 0; i < value.length; i++) {
     const m: unknown = value[i];
     if (m === null || typeof m !== 'object') continue;
-    let r: unknown = m;
-    if (Array.isArray(m)) {
-      let mc: unknown[] | null = null;
-      for (let j = 0; j < m.length; j++) {
-        const v: unknown = m[j];
-        if (v === null || typeof v !== 'object') continue;
-        const rv = extract(v, out, 2);
-        if (rv !== v) {
-          mc ??= m.slice();
-          mc[j] = rv;
-        }
-      }
-      if (mc !== null) r = mc;
-    } else {
-      r = extract(m, out, 1);
-    }
+    const r = Array.isArray(m) ? extractEach(m, out, 2) : extract(m, out, 1);
     if (r !== m) {
       copy ??= value.slice();
       copy[i] = r;

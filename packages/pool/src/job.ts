@@ -821,10 +821,10 @@ export class JobRun {
   #measureRunnerRate(now: number, active: number, capacity: number): void {
     const samples = this.#samples;
     if (active === 0 || !this.#hasWork() || now - samples[0]![0] < RUNNER_RATE_AFTER_MS) return;
-    let i = samples.length - 1;
-    while (i > 0 && now - samples[i]![0] < RATE_WINDOW_MS) i--;
+    const i = this.#windowStart(now);
+    if (i < 0) return;
     const [t0, , , pushed0] = samples[i]!;
-    if (now - t0 < RATE_WINDOW_MS || t0 <= this.#lastChange) return;
+    if (t0 <= this.#lastChange) return;
     const room = capacity > 0 ? capacity * 0.75 : Infinity;
     for (let j = i; j < samples.length; j++) if (samples[j]![2] >= room) return;
     const per = (samples[samples.length - 1]![3] - pushed0) / (now - t0) / active;
@@ -835,10 +835,16 @@ export class JobRun {
 
   /** True when the queue is shorter than a window ago: the active runners make too little. */
   #draining(now: number, length: number): boolean {
+    const i = this.#windowStart(now);
+    return i >= 0 && length < this.#samples[i]![2];
+  }
+
+  /** The newest queue sample at least RATE_WINDOW_MS old, or -1 when there is none yet. */
+  #windowStart(now: number): number {
     const samples = this.#samples;
     let i = samples.length - 1;
     while (i > 0 && now - samples[i]![0] < RATE_WINDOW_MS) i--;
-    return now - samples[i]![0] >= RATE_WINDOW_MS && length < samples[i]![2];
+    return now - samples[i]![0] >= RATE_WINDOW_MS ? i : -1;
   }
 
   /**
