@@ -6,18 +6,24 @@
  * as output, whose rate matching suspends and resumes compute proclets so that production
  * follows consumption.
  *
- * Setup: a LocalCluster of two node processes with one CPU each; one compute proclet per
- * CPU. Each sample costs about 0.6 ms of worker CPU. A GPU takes a batch of 2 and
- * computes for 9.5 ms: 4 GPUs take 0.84 samples per ms (one compute proclet is enough)
- * and 8 GPUs 1.68 (two are needed). GPUs taken away stop at once, mid-batch, as when
- * another job takes them. The consumer's rate is only visible at the granularity of its
- * steps, so a reaction cannot be much shorter than one or two GPU steps.
+ * Setup: a LocalCluster of three node processes: two with one CPU each (one compute
+ * proclet per CPU) and a GPU server with none, which hosts the emulated trainer (the
+ * `Trainer` proclet in `types.ts`) and the queue. The trainer runs in its own process, as
+ * it would on its own machine: emulated in the process that drives the pool, its steps
+ * were delayed by that process's work, all GPUs fell into step, and its rate swung by
+ * half within 10 ms windows. Each sample costs about 0.9 ms of worker CPU (18 x 50 µs).
+ * A GPU takes a batch of 2 and computes for 17 ms: 4 GPUs take 0.47 samples per ms (one
+ * compute proclet is enough) and 8 GPUs 0.94 (two are needed). GPUs taken away stop at
+ * once, mid-batch, as when another job takes them. The consumer's rate is only visible
+ * at the granularity of its steps, so a reaction cannot be much shorter than one GPU
+ * step.
  *
- * On a 2-core machine this is hard: the node processes, the client and the emulated GPUs
- * share the two cores with the two workers, so a second compute proclet adds much less
- * than the first (measured: about 1.8 samples/ms with one active, 0.5-0.7 each with two),
- * and the rate controller's model of "runners needed = demand / rate of one" is off by
- * that much. See the closing note of the issue for the measured figures.
+ * On a 2-core machine this is hard: three node processes, the client and two workers
+ * share two cores, so a second compute proclet adds much less than the first (measured
+ * in this setup with 16 and 20 units a sample: one delivers 1.0-1.25 and 0.9-1.0
+ * samples/ms alone, two 1.4-1.8 and 1.2-1.45 together), and
+ * the two demands sit on either side of one compute proclet's rate with little room.
+ * See the closing note of the issue for the measured figures.
  *
  * Measured:
  * - `medianReactionMs`: from a change in the GPU count to the moment the number of
@@ -31,17 +37,25 @@
 import { LocalCluster } from '@quicksand/net';
 import { ThreadPool } from '@quicksand/pool';
 import { ShardedQueue } from '@quicksand/queue';
-import { flags, median, plotPath, report, sleep } from './common.js';
+import { flags, median, plotPath, report } from './common.js';
 import { writeChart } from './plot.js';
+import { TrainerType } from './types.js';
 
 const f = flags();
 const TASKS = new URL('./tasks.js', import.meta.url);
 const PERIOD_MS = 200;
 const BATCH = 2;
-const GPU_MS = 9.5;
-const UNITS = 12; // x 50 µs per sample
+const GPU_MS = 17;
+const UNITS = 18; // x 50 µs per sample
 
-const cluster = await LocalCluster.start({ nodes: [{ cpus: 1, memory: '256MiB' }, { cpus: 1, memory: '256MiB' }], logs: 'silent' });
+const cluster = await LocalCluster.start({
+  nodes: [
+    { cpus: 1, memory: '256MiB' },
+    { cpus: 1, memory: '256MiB' },
+    { cpus: 0, memory: '64MiB' }, // the GPU server
+  ],
+  logs: 'silent',
+});
 try {
   const pool = await ThreadPool.create(cluster);
   const prep = pool.task<{ seed: number; units: number }, Float32Array>(TASKS, 'prep');
@@ -49,11 +63,12 @@ try {
 
   const periods = f.quick ? 8 : 20;
   const runMs = periods * PERIOD_MS;
-  const queue = await ShardedQueue.create<Float32Array>(cluster, { capacity: 256 });
+  const queue = await ShardedQueue.create<Float32Array>(cluster, { capacity: 256, node: 'n2' });
+  const trainer = await cluster.create(TrainerType, [], { node: 'n2' });
   // Enough samples for the whole run at the higher demand, and some.
   const total = Math.ceil(((8 * BATCH) / GPU_MS) * runMs * 1.3);
-  const running: Array<[number, number]> = [];
-  const t0 = performance.now();
+  const wall = (): number => performance.timeOrigin + performance.now();
+  const runningAt: Array<[number, number]> = [];
   const ac = new AbortController();
   const job = pool.map(
     Array.from({ length: total }, (_, i) => ({ seed: i, units: UNITS })),
@@ -62,57 +77,26 @@ try {
       output: queue,
       signal: ac.signal,
       onProgress: (p) => {
-        const last = running[running.length - 1];
-        if (last === undefined || last[1] !== p.running) running.push([performance.now() - t0, p.running]);
+        const last = runningAt[runningAt.length - 1];
+        if (last === undefined || last[1] !== p.running) runningAt.push([wall(), p.running]);
       },
     },
   );
-
-  // The trainer: GPUs that each take a batch, then compute.
-  let gpus = 4;
-  let stop = false;
-  let idleMs = 0;
-  let busyMs = 0;
-  const gpuLog: Array<[number, number]> = [[0, 4]];
-  // Resolves when GPUs are taken away (8 -> 4); replaced after each such change.
-  let revoke = (): void => undefined;
-  let revoked = new Promise<void>((r) => (revoke = r));
-  const gpu = async (index: number): Promise<void> => {
-    while (!stop) {
-      if (index >= gpus) {
-        await sleep(1);
-        continue;
-      }
-      const w0 = performance.now();
-      let got = 0;
-      while (got < BATCH && !stop) {
-        const xs = await queue.popMany(BATCH - got);
-        if (xs.length === 0) return;
-        got += xs.length;
-      }
-      const w1 = performance.now();
-      idleMs += w1 - w0;
-      // Computes for GPU_MS, unless the GPU is taken away meanwhile (then it stops at once).
-      await Promise.race([sleep(GPU_MS), revoked]);
-      busyMs += performance.now() - w1;
-    }
-  };
-  const trainers = Array.from({ length: 8 }, (_, i) => gpu(i));
-  for (let k = 1; k <= periods; k++) {
-    await sleep(t0 + k * PERIOD_MS - performance.now());
-    if (k === periods) break;
-    gpus = gpus === 4 ? 8 : 4;
-    if (gpus === 4) {
-      revoke();
-      revoked = new Promise<void>((r) => (revoke = r));
-    }
-    gpuLog.push([performance.now() - t0, gpus]);
-  }
-  stop = true;
+  const log = await trainer.call('run', {
+    queue: queue.id,
+    gpus: Array.from({ length: periods }, (_, k) => (k % 2 === 0 ? 4 : 8)),
+    periodMs: PERIOD_MS,
+    batch: BATCH,
+    gpuMs: GPU_MS,
+  });
   // The job is still producing into a full queue: cancel it (which closes the queue).
   ac.abort();
   await job.catch(() => undefined);
-  await Promise.race([Promise.all(trainers), sleep(1000)]);
+  const t0 = log.changes[0]![0];
+  const gpuLog = log.changes.map(([t, g]): [number, number] => [t - t0, g]);
+  const running = runningAt.map(([t, n]): [number, number] => [t - t0, n]);
+  const idleMs = log.idleMs;
+  const busyMs = log.busyMs;
 
   // Reaction: for each change, when `running` reached the value it then kept until the next.
   const reactions: number[] = [];

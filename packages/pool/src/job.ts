@@ -22,18 +22,20 @@
  *   work are parked; every `LOAD_TICK_MS` the job looks again, and a parked runner whose
  *   node has a CPU free joins, taking half of the largest remaining range (a split).
  * - Rate matching (output to a queue): every `RATE_TICK_MS` the job reads the queue's
- *   counters. While the queue holds a backlog (over an eighth of its capacity) the
- *   consumer is not waiting, so its pop rate is its demand; a consumer takes items in
- *   bursts, so the rate is measured from one tick with pops to a later one, across at
- *   least two gaps and `RATE_WINDOW_MS` (a silence longer than its usual gap counts).
- *   What `n` active runners deliver is measured while production runs free (the queue
- *   has room), separately for each `n`: on a busy machine one more runner adds less than
- *   the first. The job keeps the fewest runners whose delivery covers the demand times a
- *   margin (1.15): extra ones are suspended (they get no chunks); suspended ones resume
- *   when the demand is clearly (a tenth) above what the active ones make and the queue
- *   is draining. While the queue is nearly empty the consumer may be starving: one more
- *   runner resumes per decision, and if that happens soon after a shrink the margin grows
- *   by a quarter (at most 2), which damps oscillation. After a change the job waits one
+ *   counters and the pops its index logged, dated on the index's clock (mapped onto ours
+ *   by the least request delay seen). While no take found the queue empty, the consumer
+ *   never waited, so its pop rate is its demand, whatever the queue's length. A consumer
+ *   takes items in bursts (a batch per GPU step), so the rate is taken from the end of
+ *   one burst to the end of a later one, at least `RATE_WINDOW_MS` apart (a silence
+ *   longer than twice its usual gap counts). What `n` active runners deliver is `n` over
+ *   the worker time per element seen with `n` active: on a busy machine each of two
+ *   runners is slower than one alone. The job keeps the fewest runners whose delivery
+ *   covers the demand times a margin (1.15; onto a count already seen, with a fifth more
+ *   room): extra ones are suspended (they get no chunks); suspended ones resume when the
+ *   demand is clearly (a tenth) above what the active ones make and the queue is
+ *   draining. When a take found the queue empty the consumer starved: one more runner
+ *   resumes per decision, and if that happens soon after a shrink the margin grows by a
+ *   quarter (at most 2), which damps oscillation. After a change the job waits one
  *   window before the next. See `rateMatchMs` in the pool benchmark.
  * - A task that throws fails the job with a TaskError naming the element's position and
  *   carrying the original error as `cause`. An abort (signal) fails it with AbortedError.
@@ -47,8 +49,8 @@ import { AbortedError, TaskError } from '@quicksand/core';
 import type { NodeStats, TaskSpec } from '@quicksand/core';
 import { fromWireError } from '@quicksand/core/internal';
 import type { RangeOp, RangeOutput } from '@quicksand/core/internal';
-import type { ShardedQueue } from '@quicksand/queue';
 import { approxBytes } from '@quicksand/queue/internal';
+import type { RateSample } from '@quicksand/queue/internal';
 import type { PoolStats } from './pool.js';
 import type { ExecRequest, Runner } from './runner.js';
 import type { Ref } from '@quicksand/core';
@@ -106,8 +108,8 @@ export interface JobSpec {
   readonly sink: Sink;
   /** The output is written in source order as the job goes (a queue or a vector). */
   readonly ordered: boolean;
-  /** The output queue, for rate matching. */
-  readonly queue?: ShardedQueue<unknown> | undefined;
+  /** Reads the output queue, for rate matching (`after`: a `popped` count). */
+  readonly rate?: ((after: number) => Promise<RateSample>) | undefined;
   /** Initial accumulator (reduce). */
   readonly init?: unknown;
 }
@@ -123,11 +125,11 @@ const PULL_MAX = 4_096;
 const PROGRESS_MS = 50;
 const RATE_TICK_MS = 5;
 /** The consumer's rate is measured over this window. */
-const RATE_WINDOW_MS = 15;
-/** The consumer's rate is measured across at least this many gaps between ticks with pops. */
-const MIN_POP_EVENTS = 2;
-/** A runner's delivery rate is measured only after the job has run this long (chunks grown). */
-const RUNNER_RATE_AFTER_MS = 100;
+const RATE_WINDOW_MS = 10;
+/** Samples over which the least request delay gives the index's clock offset. */
+const SKEW_SAMPLES = 64;
+/** A pop report followed by a pause this long ends a burst of the consumer's takes. */
+const BURST_GAP_MS = 1;
 /** How far back queue samples are kept. */
 const RATE_HISTORY_MS = 2_000;
 const LOAD_TICK_MS = 100;
@@ -192,6 +194,8 @@ export class JobRun {
   #done = 0;
   #inflightItems = 0;
   #perItemMs = NaN;
+  /** Worker time per element by how many runners were active (contention slows each). */
+  readonly #perItemBy = new Map<number, number>();
   #maxItems = MAX_CHUNK_ITEMS;
   /** Capacity of the output queue, once known (0: unbounded or none). */
   #queueCapacity = 0;
@@ -202,14 +206,20 @@ export class JobRun {
   readonly #timers: NodeJS.Timeout[] = [];
   #lastProgress = 0;
   #lastRunning = -1;
-  /** Queue samples: [time, popped, length, pushed]. */
-  readonly #samples: Array<[number, number, number, number]> = [];
+  /** Queue samples: [time, popped, length, pushed, starved]. */
+  readonly #samples: Array<[number, number, number, number, number]> = [];
+  /** Pop reports of the queue's index, dated on this clock: [time, popped], oldest first. */
+  readonly #pops: Array<[number, number]> = [];
+  /** Until when (this clock) the pop log is complete: when the index last answered. */
+  #popsUntil = 0;
+  /** The index's clock minus this one, plus a request's delay, over the last samples. */
+  readonly #skew: number[] = [];
+  /** Which clock the index answers with (its process's time origin). */
+  #clock = NaN;
   #lastChange = 0;
   #lastShrink = -Infinity;
   /** Safety factor on the runners the consumer's rate needs; grows after a shrink starved it. */
   #margin = 1.15;
-  /** Elements per ms one runner delivers to the output, by how many are active (measured). */
-  readonly #runnerRate = new Map<number, number>();
   #rateBusy = false;
   #loadBusy = false;
   #onAbort: (() => void) | undefined;
@@ -258,7 +268,7 @@ export class JobRun {
       this.#front = spansOf(source);
     }
     if (this.#lanes.some((l) => l.state === PARKED)) this.#every(LOAD_TICK_MS, () => void this.#loadTick());
-    if (this.#spec.queue !== undefined) this.#every(RATE_TICK_MS, () => void this.#rateTick());
+    if (this.#spec.rate !== undefined) this.#every(RATE_TICK_MS, () => void this.#rateTick());
     this.#started = true;
     this.#progress(true);
     this.#pump();
@@ -435,6 +445,12 @@ export class JobRun {
     if (out.n > 0) {
       const per = out.ms / out.n;
       this.#perItemMs = Number.isNaN(this.#perItemMs) ? per : this.#perItemMs * 0.7 + per * 0.3;
+      // By how many ran beside it, when that did not change while it ran.
+      if (performance.now() - out.ms > this.#lastChange) {
+        const active = this.#running();
+        const was = this.#perItemBy.get(active);
+        this.#perItemBy.set(active, was === undefined ? per : was * 0.8 + per * 0.2);
+      }
     }
     lane.chunk = Math.max(1, Math.min(lane.chunk * 4, this.#targetItems()));
     try {
@@ -503,9 +519,9 @@ export class JobRun {
   }
 
   async #capacity(): Promise<number> {
-    const q = this.#spec.queue;
-    if (q === undefined) return 0;
-    this.#queueCapacity = (await q.stats()).capacity;
+    const rate = this.#spec.rate;
+    if (rate === undefined) return 0;
+    this.#queueCapacity = (await rate(Infinity)).capacity;
     return this.#queueCapacity;
   }
 
@@ -719,32 +735,33 @@ export class JobRun {
   // ---------------------------------------------------------------- rate matching
 
   async #rateTick(): Promise<void> {
-    const q = this.#spec.queue;
-    if (q === undefined || this.#rateBusy || this.#settled) return;
+    const read = this.#spec.rate;
+    if (read === undefined || this.#rateBusy || this.#settled) return;
     this.#rateBusy = true;
     try {
-      const s = await q.stats();
+      const asked = performance.now();
+      const last = this.#pops[this.#pops.length - 1];
+      const s = await read(last === undefined ? -Infinity : last[1]);
       if (this.#settled) return;
       const now = performance.now();
       const samples = this.#samples;
-      const low = this.#lowWater(s.capacity);
-      samples.push([now, s.popped, s.length, s.pushed]);
+      samples.push([now, s.popped, s.length, s.pushed, s.starved]);
       while (samples.length > 2 && now - samples[1]![0] >= RATE_HISTORY_MS) samples.shift();
+      this.#notePops(asked, s);
       const active = this.#running();
-      this.#measureRunnerRate(now, active, s.capacity);
       // Not within a window of the last change: its effect is not measurable yet.
       if (now - samples[0]![0] < RATE_WINDOW_MS * 0.75 || now - this.#lastChange < RATE_WINDOW_MS) return;
       let want: number;
-      if (s.length <= low) {
-        // The consumer may be waiting: its pops measure our production, not its demand.
+      if (this.#starvedSince(now - RATE_WINDOW_MS)) {
+        // The consumer found the queue empty: its pops measure our production, not its demand.
         if (!this.#hasWork()) return;
         want = active + 1;
         // A shrink that starved the consumer soon after: be more cautious from now on.
         if (active < this.#lanes.length && now - this.#lastShrink < STARVE_AFTER_SHRINK_MS) this.#margin = Math.min(2, this.#margin * 1.25);
       } else {
-        const rate = this.#demand(now, low); // elements per ms
+        const rate = this.#demand(); // elements per ms
         if (rate === undefined || Number.isNaN(this.#perItemMs)) return;
-        // With a backlog the consumer never waits, so its pops are its demand. Shrink to the
+        // The consumer never found the queue empty, so its pops are its demand. Shrink to the
         // fewest runners that make it (with the margin); grow when it is clearly (a tenth)
         // above what the active ones make. Waiting for the queue to drain instead would
         // take as long as a full queue lasts. The dead band keeps noise from flapping it.
@@ -754,7 +771,7 @@ export class JobRun {
           // Onto a count already measured, a shrink needs room to spare (noise in the demand
           // must not flap it); onto one not measured yet it is a probe, undone at once if
           // the consumer then starves.
-          if (this.#delivers(n) >= goal * (this.#runnerRate.has(n) ? SHRINK_ROOM : 1)) {
+          if (this.#delivers(n) >= goal * (this.#perItemBy.has(n) ? SHRINK_ROOM : 1)) {
             fewest = n;
             break;
           }
@@ -776,61 +793,75 @@ export class JobRun {
   }
 
   /**
-   * The consumer's demand (elements per ms) from the queue samples, or undefined when it
-   * cannot be told. A consumer takes items in bursts (a batch per GPU step), so its rate
-   * is measured from one tick with pops to a later one, across at least MIN_POP_EVENTS
-   * gaps and RATE_WINDOW_MS: whole bursts over whole gaps, not a window that cuts through
-   * a gap. If it has been silent for longer than its usual gap since, the silence counts
-   * (it slowed down or stopped). Only valid when the queue held a backlog all along (the
-   * consumer never waited), so its pops are what it asked for.
+   * The consumer's demand (elements per ms), or undefined when it cannot be told. It is
+   * measured on the pop reports of the queue's index, dated there: a consumer takes items
+   * in bursts (a batch per GPU step, often every GPU at once), and a rate between the
+   * times samples arrived is off by up to a tick per burst. A rate is taken from the end
+   * of one burst to the end of a later one (a report followed by a gap of BURST_GAP_MS):
+   * whole bursts over whole gaps, at least RATE_WINDOW_MS long. A consumer that never
+   * pauses that long has no bursts; then any two reports do. If it has since been silent
+   * for longer than twice its usual gap (and RATE_WINDOW_MS), it slowed down or stopped:
+   * the silence counts. Only valid while the queue held a backlog all along (the consumer
+   * never waited), so its pops are what it asked for.
    */
-  #demand(now: number, low: number): number | undefined {
-    const samples = this.#samples;
-    const incs: number[] = []; // sample indices with pops since the previous sample, newest first
-    for (let i = samples.length - 1; i > 0; i--) {
-      if (samples[i]![1] <= samples[i - 1]![1]) continue;
-      incs.push(i);
-      if (incs.length > MIN_POP_EVENTS && samples[incs[0]!]![0] - samples[i]![0] >= RATE_WINDOW_MS) break;
+  #demand(): number | undefined {
+    const pops = this.#pops;
+    const until = this.#popsUntil;
+    // Report i ends a burst when the next one (or the last answer) is BURST_GAP_MS later.
+    const ends = (i: number): boolean => (i + 1 < pops.length ? pops[i + 1]![0] : until) - pops[i]![0] >= BURST_GAP_MS;
+    let k = pops.length - 1;
+    while (k >= 0 && !ends(k)) k--;
+    const bursts = k >= 0 && until - pops[k]![0] < 2 * RATE_WINDOW_MS;
+    if (!bursts) k = pops.length - 1;
+    if (k < 1) return undefined;
+    const [tk, ck] = pops[k]!;
+    let j = k - 1;
+    let gaps = 1;
+    for (; j >= 0; j--) {
+      if (bursts && !ends(j)) continue;
+      if (tk - pops[j]![0] >= RATE_WINDOW_MS) break;
+      gaps++;
     }
-    if (incs.length <= MIN_POP_EVENTS) return undefined;
-    const a = incs[incs.length - 1]!;
-    const last = incs[0]!;
-    const span = samples[last]![0] - samples[a]![0];
-    if (span < RATE_WINDOW_MS) return undefined;
-    if (now - samples[last]![0] > Math.max(RATE_WINDOW_MS, span / (incs.length - 1))) {
-      // Silent for longer than its usual gap. It is not waiting for items if the queue
-      // held a backlog all the while: at most one burst of its usual size could come now,
-      // so its demand is at most that over the silence (which shrinks as it lasts).
-      let j = samples.length - 1;
-      while (j > last && samples[j - 1]![2] > low) j--;
-      if (samples[j]![2] <= low) return undefined;
-      const silence = now - samples[j]![0];
-      if (silence < RATE_WINDOW_MS) return undefined;
-      return (samples[last]![1] - samples[a]![1]) / (incs.length - 1) / silence;
+    if (j < 0) return undefined;
+    const [tj, cj] = pops[j]!;
+    const silence = until - tk;
+    if (silence > Math.max(RATE_WINDOW_MS, (2 * (tk - tj)) / gaps)) {
+      // Silent, yet not waiting for items since: it slowed down or stopped, whether or not
+      // it had to wait before.
+      return this.#starvedSince(tk, true) ? undefined : (ck - cj) / (until - tj);
     }
-    for (let i = a; i <= last; i++) if (samples[i]![2] <= low) return undefined;
-    return (samples[last]![1] - samples[a]![1]) / span;
+    return this.#starvedSince(tj) ? undefined : (ck - cj) / (tk - tj);
   }
 
   /**
-   * What one active runner delivers to the output (elements per ms): pushes over the last
-   * RATE_WINDOW_MS, counted only while production ran free (the queue had room, the job
-   * had work, the active set did not change, and chunks had grown past the job's start).
-   * Averaged, as one window is noisy.
+   * Adds the index's pop reports to the pop log, on this clock. The index answered after
+   * `asked`, so (its clock at the answer) minus `asked` is the clocks' offset plus the
+   * request's delay; the least of these over the last samples is the offset, give or take
+   * the fastest delay. (The time a reply arrives is no use: it can sit unread for
+   * milliseconds on a busy client.) A migrated index brings another clock: start over.
    */
-  #measureRunnerRate(now: number, active: number, capacity: number): void {
-    const samples = this.#samples;
-    if (active === 0 || !this.#hasWork() || now - samples[0]![0] < RUNNER_RATE_AFTER_MS) return;
-    const i = this.#windowStart(now);
-    if (i < 0) return;
-    const [t0, , , pushed0] = samples[i]!;
-    if (t0 <= this.#lastChange) return;
-    const room = capacity > 0 ? capacity * 0.75 : Infinity;
-    for (let j = i; j < samples.length; j++) if (samples[j]![2] >= room) return;
-    const per = (samples[samples.length - 1]![3] - pushed0) / (now - t0) / active;
-    if (per <= 0) return;
-    const was = this.#runnerRate.get(active);
-    this.#runnerRate.set(active, was === undefined ? per : was * 0.7 + per * 0.3);
+  #notePops(asked: number, s: RateSample): void {
+    const skew = this.#skew;
+    if (s.clock !== this.#clock) {
+      this.#clock = s.clock;
+      skew.length = 0;
+    }
+    skew.push(s.at - asked);
+    if (skew.length > SKEW_SAMPLES) skew.shift();
+    const offset = Math.min(...skew);
+    const pops = this.#pops;
+    const reports = s.pops;
+    for (let i = 0; i + 1 < reports.length; i += 2) {
+      const last = pops[pops.length - 1];
+      const popped = reports[i + 1]!;
+      if (last !== undefined && popped <= last[1]) continue;
+      const at = reports[i]! - offset;
+      pops.push([last === undefined ? at : Math.max(at, last[0]), popped]);
+    }
+    this.#popsUntil = Math.max(this.#popsUntil, s.at - offset);
+    let drop = 0;
+    while (drop < pops.length - 2 && asked - pops[drop + 1]![0] >= RATE_HISTORY_MS) drop++;
+    if (drop > 0) pops.splice(0, drop);
   }
 
   /** True when the queue is shorter than a window ago: the active runners make too little. */
@@ -848,29 +879,28 @@ export class JobRun {
   }
 
   /**
-   * What `n` active runners deliver together (elements per ms): measured with `n` active
-   * (on a busy machine one more runner adds less than the first did). Not measured yet:
-   * with more than any measured count, each delivers what one of the largest measured
-   * count did; with fewer, what the worker time per element allows (optimistic: a shrink
-   * that starves the consumer is undone at once, and makes the margin grow).
+   * What `n` active runners deliver together (elements per ms): `n` over the worker time
+   * per element seen with `n` active (on a busy machine each of two runners is slower than
+   * one alone), or with the nearest count seen. An estimate for a count not seen yet is a
+   * probe: a shrink that then starves the consumer is undone at once, and makes the
+   * margin grow.
    */
   #delivers(n: number): number {
-    const bound = 1 / this.#perItemMs;
-    let per = this.#runnerRate.get(n);
-    if (per === undefined) {
-      let below = 0;
-      for (const k of this.#runnerRate.keys()) if (k < n && k > below) below = k;
-      per = below > 0 ? this.#runnerRate.get(below)! : bound;
-    }
-    return n * Math.min(per, bound);
+    return n / nearest(this.#perItemBy, n, this.#perItemMs);
   }
 
-  /** Queue length under which the consumer may be starving. */
-  #lowWater(capacity: number): number {
-    if (capacity > 0) return capacity / 8;
-    let most = 1;
-    for (const l of this.#lanes) most = Math.max(most, l.chunk);
-    return 2 * most;
+  /**
+   * Whether a take found the queue empty after `t`, to within a tick: counted from the
+   * newest sample at or before `t` (`strict`: from the oldest one after it, so that a
+   * wait just before `t` is not counted). Then the consumer waited, or came back empty.
+   */
+  #starvedSince(t: number, strict = false): boolean {
+    const samples = this.#samples;
+    const last = samples.length - 1;
+    let i = last;
+    while (i > 0 && samples[i]![0] > t) i--;
+    if (strict && samples[i]![0] <= t && i < last) i++;
+    return samples[last]![4] > samples[i]![4];
   }
 
   #hasWork(): boolean {
@@ -904,6 +934,13 @@ export class JobRun {
     this.#pump();
     return true;
   }
+}
+
+/** The value for key `n`, else for the nearest key (the smaller on a tie), else `fallback`. */
+function nearest(m: ReadonlyMap<number, number>, n: number, fallback: number): number {
+  let best: number | undefined;
+  for (const k of m.keys()) if (best === undefined || Math.abs(k - n) < Math.abs(best - n) || (Math.abs(k - n) === Math.abs(best - n) && k < best)) best = k;
+  return best === undefined ? fallback : m.get(best)!;
 }
 
 function abortedError(): AbortedError {

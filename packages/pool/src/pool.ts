@@ -9,9 +9,10 @@ import type { RangeOp } from '@quicksand/core/internal';
 import { ShardedMap } from '@quicksand/map';
 import type { ShardKey } from '@quicksand/map';
 import { ShardedQueue } from '@quicksand/queue';
+import { rateSample } from '@quicksand/queue/internal';
 import { ShardedVector } from '@quicksand/vector';
 import { JobRun } from './job.js';
-import type { JobCounters, JobOptions, RunnerInfo } from './job.js';
+import type { JobCounters, JobOptions, JobSpec, RunnerInfo } from './job.js';
 import { RunnerType } from './runner.js';
 import { ArraySink, ChunkListSink, DiscardSink, OrderedSink, ReduceSink, queueTarget, vectorTarget } from './sinks.js';
 import type { Sink } from './sinks.js';
@@ -354,9 +355,10 @@ export class ThreadPool {
     const onOutput = (): void => box.job?.onOutput();
     const onError = (e: unknown): void => box.job?.abort(e);
     let sink: Sink;
-    let queue: ShardedQueue<unknown> | undefined;
+    let rate: JobSpec['rate'];
     if (output instanceof ShardedQueue) {
-      queue = output;
+      const queue = output;
+      rate = (after) => rateSample(this.cluster, queue.id, after);
       sink = new OrderedSink(queueTarget(queue, opts.closeOutput ?? true), onOutput, onError);
     } else if (output === 'vector' || output instanceof ShardedVector) {
       const created = output === 'vector';
@@ -368,7 +370,7 @@ export class ThreadPool {
     else sink = new DiscardSink();
     const ctx = { id, runners: this.#slots, load: () => this.#nodeLoad(), hasCpu: (node: string) => (this.#cpus.get(node) ?? 1) > 0, outageMs: (node: string) => { const t = this.#cpuLostAt.get(node); return t === undefined ? 0 : performance.now() - t; }, counters: this.#counters };
     const ordered = sink instanceof OrderedSink;
-    const job = (box.job = new JobRun(ctx, { op, fn, source: src, sink, ordered, queue, init }, opts));
+    const job = (box.job = new JobRun(ctx, { op, fn, source: src, sink, ordered, rate, init }, opts));
     this.#live.add(job);
     try {
       await job.start();

@@ -108,6 +108,9 @@ export class DiscardSink implements Sink {
   }
 }
 
+/** Values an ordered sink pushes at once, at most (more when one chunk holds more). */
+const PUSH_MAX = 4_096;
+
 /** @internal Where an ordered sink delivers: push in order, then close or not. */
 export interface OrderedTarget {
   /** Appends values after everything pushed before; may wait (backpressure). */
@@ -120,8 +123,8 @@ export interface OrderedTarget {
 
 /**
  * @internal map or filter into a structure fed in order (a queue, a vector): a chunk's
- * results are pushed once every chunk before it has been pushed, one push at a time, so
- * the output sees source order. A push that waits (a full queue) shows as a growing
+ * results are pushed once every chunk before it has been pushed, one push at a time (of
+ * every chunk ready in order by then), so the output sees source order. A push that waits (a full queue) shows as a growing
  * backlog, which holds back the hand-out of new chunks.
  */
 export class OrderedSink implements Sink {
@@ -159,18 +162,27 @@ export class OrderedSink implements Sink {
 
   async #emit(): Promise<void> {
     try {
-      for (let next = this.#pending.get(this.#emitAt); next !== undefined && this.#error === null; next = this.#pending.get(this.#emitAt)) {
+      while (this.#error === null && this.#pending.has(this.#emitAt)) {
+        // Every chunk ready in order goes in one push: a push is a round trip or two, and
+        // while one is out more chunks finish (pushing them one by one capped a job's
+        // output at a few chunks per round trip).
         const start = this.#emitAt;
-        this.#pending.delete(start);
+        let end = start;
+        let values: unknown[] = [];
+        for (let next = this.#pending.get(end); next !== undefined && values.length < PUSH_MAX; next = this.#pending.get(end)) {
+          this.#pending.delete(end);
+          values = values.length === 0 ? next.values : values.concat(next.values);
+          end = next.end;
+        }
         try {
-          if (next.values.length > 0) await this.#target.push(next.values);
+          if (values.length > 0) await this.#target.push(values);
         } catch (e) {
           this.#error = e instanceof Error ? e : new Error(String(e));
           this.#onError(this.#error);
           return;
         }
-        this.#emitAt = next.end;
-        this.#backlog -= next.end - start;
+        this.#emitAt = end;
+        this.#backlog -= end - start;
         this.#onProgress();
       }
     } finally {

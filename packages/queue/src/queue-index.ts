@@ -47,6 +47,30 @@ export interface QueueStats {
   segmentsReclaimed: number;
 }
 
+/**
+ * @internal What rate matching reads from a queue: its counters, and the pops the index
+ * heard of since `after` (a `popped` count), dated on the index's clock. Reports come a hop
+ * after the takes, so a burst of takes is dated to within that hop, however late the
+ * answer reaches the caller; the caller maps the clock onto its own.
+ */
+export interface RateSample {
+  length: number;
+  pushed: number;
+  popped: number;
+  capacity: number;
+  /** Takes that found the queue empty (they waited, or came back empty), since creation. */
+  starved: number;
+  /** The index's clock (`performance.now()` of its process) when it answered. */
+  at: number;
+  /** Names the index's clock: its process's `performance.timeOrigin`; it changes when the index migrates. */
+  clock: number;
+  /** Flat pairs: the time of a report (the index's clock), and `popped` after it; oldest first. */
+  pops: number[];
+}
+
+/** Pop reports the index keeps for rate matching. */
+const POP_LOG = 512;
+
 /** @internal What a client needs to start: capacity and the current ends. */
 export interface QueueConfig {
   capacity: number;
@@ -68,9 +92,13 @@ interface IndexState {
   held: number;
   pushed: number;
   popped: number;
+  /** Absent in states saved before it was kept. */
+  starved?: number;
   closed: boolean;
   created: number;
   reclaimed: number;
+  /** The pop log as [age in ms, popped] pairs (clocks differ between nodes); absent in older states. */
+  pops?: number[];
 }
 
 /** @internal The index proclet of a sharded queue. */
@@ -84,9 +112,13 @@ export class QueueIndex {
   held = 0;
   pushed = 0;
   popped = 0;
+  /** Takes that found the queue empty (reported by the segments). */
+  starved = 0;
   closed = false;
   created = 0;
   reclaimed = 0;
+  /** Recent pop reports: [performance.now(), popped] pairs, oldest first, at most POP_LOG. */
+  #popLog: number[] = [];
   #waiters = new Map<string, PermitWaiter>();
   #lock: Promise<unknown> = Promise.resolve();
 
@@ -151,10 +183,15 @@ export class QueueIndex {
     return true;
   }
 
-  /** A segment's batched report: items appended to it and taken from it. */
-  report(appended: number, taken: number): void {
+  /** A segment's batched report: items appended to it and taken from it, and takes that found it empty. */
+  report(appended: number, taken: number, starved = 0): void {
     this.pushed += appended;
     this.popped += taken;
+    this.starved += starved;
+    if (taken > 0) {
+      if (this.#popLog.length >= 2 * POP_LOG) this.#popLog.splice(0, POP_LOG);
+      this.#popLog.push(performance.now(), this.popped);
+    }
     if (this.capacity === 0 || taken === 0) return;
     this.held = Math.max(0, this.held - taken);
     for (const [id, w] of this.#waiters) {
@@ -250,6 +287,23 @@ export class QueueIndex {
     };
   }
 
+  /** Counters and the pops reported since `after` (popped), for rate matching. */
+  rateSample(after: number): RateSample {
+    const log = this.#popLog;
+    let i = log.length;
+    while (i >= 2 && log[i - 1]! > after) i -= 2;
+    return {
+      length: Math.max(0, this.pushed - this.popped),
+      pushed: this.pushed,
+      popped: this.popped,
+      capacity: this.capacity,
+      starved: this.starved,
+      at: performance.now(),
+      clock: performance.timeOrigin,
+      pops: log.slice(i),
+    };
+  }
+
   /** Size and place of every segment, head first. */
   segmentInfo(): Promise<SegmentInfo[]> {
     // Under the lock, as reclaiming a drained segment is: every id asked is still live.
@@ -298,9 +352,11 @@ export class QueueIndex {
       held: ix.held,
       pushed: ix.pushed,
       popped: ix.popped,
+      starved: ix.starved,
       closed: ix.closed,
       created: ix.created,
       reclaimed: ix.reclaimed,
+      pops: ages(ix.#popLog),
     };
   }
 
@@ -312,9 +368,11 @@ export class QueueIndex {
     ix.held = s.held;
     ix.pushed = s.pushed;
     ix.popped = s.popped;
+    ix.starved = s.starved ?? 0;
     ix.closed = s.closed;
     ix.created = s.created;
     ix.reclaimed = s.reclaimed;
+    ix.#popLog = ages(s.pops ?? []); // ages back to this process's clock
     return ix;
   }
 }
@@ -325,3 +383,9 @@ export const IndexType = defineProclet('quicksand.queue.Index', QueueIndex, {
   save: (ix) => QueueIndex.save(ix),
   restore: (s: IndexState) => QueueIndex.restore(s),
 });
+
+/** [time, x] pairs to [now - time, x] pairs (and back: the map is its own inverse). */
+function ages(log: number[]): number[] {
+  const now = performance.now();
+  return log.map((v, i) => (i % 2 === 0 ? now - v : v));
+}

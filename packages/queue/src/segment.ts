@@ -97,6 +97,8 @@ export class QueueSegment {
   #waiters = new Map<string, Waiter>();
   #appended = 0;
   #taken = 0;
+  /** Takes that found the segment empty (they parked, or came back empty), not yet reported. */
+  #starved = 0;
   #reportQueued = false;
   #growing = false;
   #reclaimed = false;
@@ -151,6 +153,8 @@ export class QueueSegment {
       return { next: this.next! };
     }
     if (this.closed) return { closed: true };
+    this.#starved++;
+    this.#report();
     if (waitId === '') return { items: [] };
     return new Promise<TakeResult>((resolve) => {
       this.#waiters.set(waitId, { max: Math.max(1, max), resolve });
@@ -260,11 +264,13 @@ export class QueueSegment {
     this.#reportQueued = false;
     const appended = this.#appended;
     const taken = this.#taken;
-    if (appended === 0 && taken === 0) return;
+    const starved = this.#starved;
+    if (appended === 0 && taken === 0 && starved === 0) return;
     this.#appended = 0;
     this.#taken = 0;
+    this.#starved = 0;
     this.#indexRef()
-      .call('report', appended, taken)
+      .call('report', appended, taken, starved)
       .catch(() => undefined); // the index is gone only when the queue was destroyed
   }
 
