@@ -4,6 +4,7 @@
  */
 import { contextOf, defineProclet } from '@quicksand/core';
 import { ShardedQueue } from '@quicksand/queue';
+import { sleep } from './common.js';
 
 /** Tells which node and process it lives on (pin one to each node). */
 export class WhoAmI {
@@ -39,10 +40,6 @@ export interface TrainerLog {
 
 function wallNow(): number {
   return performance.timeOrigin + performance.now();
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
 }
 
 /**

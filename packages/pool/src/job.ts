@@ -801,7 +801,7 @@ export class JobRun {
    * whole bursts over whole gaps, at least RATE_WINDOW_MS long. A consumer that never
    * pauses that long has no bursts; then any two reports do. If it has since been silent
    * for longer than twice its usual gap (and RATE_WINDOW_MS), it slowed down or stopped:
-   * the silence counts. Only valid while the queue held a backlog all along (the consumer
+   * the silence counts. Only valid while no take found the queue empty (the consumer
    * never waited), so its pops are what it asked for.
    */
   #demand(): number | undefined {
@@ -809,9 +809,10 @@ export class JobRun {
     const until = this.#popsUntil;
     // Report i ends a burst when the next one (or the last answer) is BURST_GAP_MS later.
     const ends = (i: number): boolean => (i + 1 < pops.length ? pops[i + 1]![0] : until) - pops[i]![0] >= BURST_GAP_MS;
+    // The newest burst end, if one is recent (a steady consumer has none: do not scan it all).
     let k = pops.length - 1;
-    while (k >= 0 && !ends(k)) k--;
-    const bursts = k >= 0 && until - pops[k]![0] < 2 * RATE_WINDOW_MS;
+    while (k >= 0 && !ends(k) && until - pops[k]![0] < 2 * RATE_WINDOW_MS) k--;
+    const bursts = k >= 0 && ends(k) && until - pops[k]![0] < 2 * RATE_WINDOW_MS;
     if (!bursts) k = pops.length - 1;
     if (k < 1) return undefined;
     const [tk, ck] = pops[k]!;
