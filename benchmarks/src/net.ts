@@ -28,6 +28,7 @@ import { connect } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { Packr, Unpackr } from 'msgpackr';
 import { LocalCluster } from '@quicksand/net';
+import { NODE_MALLOC } from '@quicksand/net/internal';
 import { flags, median, nowNs, percentile, report } from './harness.js';
 import { readFrames, writeFrame } from './raw-echo.js';
 import { BlobType, CounterType, OwnedBlobType } from './types.js';
@@ -55,7 +56,7 @@ interface Floor {
 
 async function startFloor(): Promise<Floor> {
   // The same malloc settings LocalCluster gives its nodes (see @quicksand/net's README).
-  const env = { MALLOC_MMAP_THRESHOLD_: String(64 * 1024 * 1024), MALLOC_TRIM_THRESHOLD_: String(128 * 1024 * 1024), ...process.env };
+  const env = { ...NODE_MALLOC, ...process.env };
   const child = fork(fileURLToPath(new URL('./raw-echo.js', import.meta.url)), ['serve'], { stdio: 'inherit', env });
   const port = await new Promise<number>((resolve) => child.once('message', (p) => resolve(p as number)));
   const socket = connect(port, '127.0.0.1');

@@ -21,8 +21,8 @@
  * On a 2-core machine this is hard: three node processes, the client and two workers
  * share two cores, so a second compute proclet adds much less than the first (measured
  * in this setup with 16 and 20 units a sample: one delivers 1.0-1.25 and 0.9-1.0
- * samples/ms alone, two 1.4-1.8 and 1.2-1.45 together), and
- * the two demands sit on either side of one compute proclet's rate with little room.
+ * samples/ms alone, two 1.4-1.8 and 1.2-1.45 together), and the two demands sit on
+ * either side of one compute proclet's rate with little room.
  * See the closing note of the issue for the measured figures.
  *
  * Measured:
@@ -37,7 +37,7 @@
 import { LocalCluster } from '@quicksand/net';
 import { ThreadPool } from '@quicksand/pool';
 import { ShardedQueue } from '@quicksand/queue';
-import { flags, median, plotPath, report } from './common.js';
+import { flags, median, plotPath, report, wallNow } from './common.js';
 import { writeChart } from './plot.js';
 import { TrainerType } from './types.js';
 
@@ -67,7 +67,6 @@ try {
   const trainer = await cluster.create(TrainerType, [], { node: 'n2' });
   // Enough samples for the whole run at the higher demand, and some.
   const total = Math.ceil(((8 * BATCH) / GPU_MS) * runMs * 1.3);
-  const wall = (): number => performance.timeOrigin + performance.now();
   const runningAt: Array<[number, number]> = [];
   const ac = new AbortController();
   const job = pool.map(
@@ -78,7 +77,7 @@ try {
       signal: ac.signal,
       onProgress: (p) => {
         const last = runningAt[runningAt.length - 1];
-        if (last === undefined || last[1] !== p.running) runningAt.push([wall(), p.running]);
+        if (last === undefined || last[1] !== p.running) runningAt.push([wallNow(), p.running]);
       },
     },
   );
@@ -95,8 +94,6 @@ try {
   const t0 = log.changes[0]![0];
   const gpuLog = log.changes.map(([t, g]): [number, number] => [t - t0, g]);
   const running = runningAt.map(([t, n]): [number, number] => [t - t0, n]);
-  const idleMs = log.idleMs;
-  const busyMs = log.busyMs;
 
   // Reaction: for each change, when `running` reached the value it then kept until the next.
   const reactions: number[] = [];
@@ -130,7 +127,7 @@ try {
     { key: 'medianReactionMs', value: median(reactions), note: `bar: <= 15 (over ${reactions.length} changes)` },
     { key: 'maxReactionMs', value: Math.max(...reactions) },
     { key: 'reactionsMs', value: reactions.map((r, i) => `${grew[i] === true ? '+' : '-'}${r.toFixed(0)}`).join(' '), note: '+ after 4 -> 8, - after 8 -> 4' },
-    { key: 'gpuIdleFraction', value: idleMs / (idleMs + busyMs), note: 'GPU time waiting for a batch' },
+    { key: 'gpuIdleFraction', value: log.idleMs / (log.idleMs + log.busyMs), note: 'GPU time waiting for a batch' },
     { key: 'equilibrium4', value: avg(level[4]), note: 'compute proclets running with 4 GPUs' },
     { key: 'equilibrium8', value: avg(level[8]), note: 'with 8 GPUs' },
     { key: 'suspensions', value: pool.stats().suspensions },

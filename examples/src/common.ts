@@ -55,6 +55,11 @@ export function plotPath(name: string): string {
   return join(process.cwd(), 'out', `${name}.svg`);
 }
 
+/** Wall-clock milliseconds with sub-millisecond precision, shared by the processes of a machine. */
+export function wallNow(): number {
+  return performance.timeOrigin + performance.now();
+}
+
 /** Resolves after `ms` milliseconds. */
 export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));

@@ -26,7 +26,7 @@
 import { LocalCluster } from '@quicksand/net';
 import { ThreadPool } from '@quicksand/pool';
 import type { Cluster, MigrationEvent } from '@quicksand/core';
-import { flags, median, plotPath, report, sleep } from './common.js';
+import { flags, median, plotPath, report, sleep, wallNow } from './common.js';
 import { writeChart } from './plot.js';
 import type { Series } from './plot.js';
 import { WhoAmIType } from './types.js';
@@ -44,8 +44,7 @@ type Done = [pid: number, atMs: number, check: number];
  * messages do. Records the schedule it set.
  */
 async function alternate(cluster: Cluster, nodes: [string, string], stop: { done: boolean }, switches: Array<[number, string]>): Promise<void> {
-  const now = (): number => performance.timeOrigin + performance.now();
-  const t0 = now() + 20;
+  const t0 = wallNow() + 20;
   const AHEAD = 5; // phases scheduled in advance
   for (let k = 0; !stop.done; k++) {
     const at = t0 + k * PHASE_MS;
@@ -53,13 +52,13 @@ async function alternate(cluster: Cluster, nodes: [string, string], stop: { done
     const off = nodes[(k + 1) % 2]!;
     await Promise.all([cluster.setCapacity(on, { cpus: 1 }, { at }), cluster.setCapacity(off, { cpus: 0 }, { at })]);
     switches.push([at, on]);
-    const wait = at - (AHEAD - 1) * PHASE_MS - now();
+    const wait = at - (AHEAD - 1) * PHASE_MS - wallNow();
     if (wait > 0) await sleep(wait);
   }
   // Both CPUs back once the last scheduled phase is over.
   const end = switches[switches.length - 1]![0] + PHASE_MS;
   await Promise.all(nodes.map((n) => cluster.setCapacity(n, { cpus: 1 }, { at: end })));
-  await sleep(Math.max(0, end - now()) + 2);
+  await sleep(Math.max(0, end - wallNow()) + 2);
 }
 
 const cluster = await LocalCluster.start({ nodes: [{ cpus: 1, memory: '256MiB' }, { cpus: 1, memory: '256MiB' }], logs: 'silent' });

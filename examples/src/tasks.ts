@@ -1,6 +1,7 @@
 /**
  * Tasks of the experiments; they run on worker threads. No top-level side effects.
  */
+import { wallNow } from './common.js';
 
 /** Integer arithmetic whose result depends on every round: 40,000 rounds take about 50 µs here. */
 function spin(seed: number, rounds: number): number {
@@ -16,7 +17,7 @@ function spin(seed: number, rounds: number): number {
  */
 export function burn(seed: number): [pid: number, doneAtMs: number, check: number] {
   const x = spin(seed, 40_000);
-  return [process.pid, performance.timeOrigin + performance.now(), x];
+  return [process.pid, wallNow(), x];
 }
 
 /**

@@ -4,7 +4,7 @@
  */
 import { contextOf, defineProclet } from '@quicksand/core';
 import { ShardedQueue } from '@quicksand/queue';
-import { sleep } from './common.js';
+import { sleep, wallNow } from './common.js';
 
 /** Tells which node and process it lives on (pin one to each node). */
 export class WhoAmI {
@@ -31,15 +31,9 @@ export interface TrainerPlan {
 export interface TrainerLog {
   /** [time, GPU count] at each change, the first at the start. */
   changes: Array<[number, number]>;
-  /** The end of the schedule. */
-  endAt: number;
   /** GPU time spent waiting for a batch, and computing. */
   idleMs: number;
   busyMs: number;
-}
-
-function wallNow(): number {
-  return performance.timeOrigin + performance.now();
 }
 
 /**
@@ -93,11 +87,10 @@ export class Trainer {
       gpus = next;
       changes.push([wallNow(), gpus]);
     }
-    const endAt = wallNow();
     stop = true;
     revoke();
     await Promise.race([Promise.all(loops), sleep(1000)]);
-    return { changes, endAt, idleMs, busyMs };
+    return { changes, idleMs, busyMs };
   }
 }
 export const TrainerType = defineProclet('examples.Trainer', Trainer, { module: import.meta.url });

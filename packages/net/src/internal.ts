@@ -8,7 +8,7 @@
 export { WsTransport } from './transport.js';
 export type { WsTransportOptions } from './transport.js';
 /** @internal */
-export { localNodes, localSecret } from './local-cluster.js';
+export { localNodes, localSecret, NODE_MALLOC } from './local-cluster.js';
 export type { LocalNode } from './local-cluster.js';
 /** @internal */
 export { mac, nonce, secretBytes } from './auth.js';

@@ -166,7 +166,7 @@ export function localSecret(cluster: Cluster): string {
 }
 
 /**
- * glibc malloc settings for node processes (the caller's environment wins). Proclets
+ * @internal glibc malloc settings for node processes (the caller's environment wins). Proclets
  * migrate in and out, and their state is allocated anew on every arrival: by default
  * glibc maps each large buffer fresh and unmaps it when freed, and faulting fresh pages in
  * costs about 0.7 ms per MiB on a VM. With buffers up to 64 MiB taken from the heap, and
@@ -174,7 +174,7 @@ export function localSecret(cluster: Cluster): string {
  * that left it (with `transferState`, page faults per 10 MiB migration fell from about
  * 2,600 to about 350, and the migration from 22 ms to 12-14 ms on a 2-core VM).
  */
-const NODE_MALLOC = { MALLOC_MMAP_THRESHOLD_: String(64 * 1024 * 1024), MALLOC_TRIM_THRESHOLD_: String(128 * 1024 * 1024) };
+export const NODE_MALLOC = { MALLOC_MMAP_THRESHOLD_: String(64 * 1024 * 1024), MALLOC_TRIM_THRESHOLD_: String(128 * 1024 * 1024) };
 
 function launch(id: string, spec: { cpus: number; memory: number }, join: string | undefined, secret: string, extra: string[], logs: 'inherit' | 'silent', timeoutMs: number, execArgv: string[]): Promise<LocalNode> {
   const args = [...execArgv, CLI, 'node', '--listen', '127.0.0.1:0', '--cpus', String(spec.cpus), '--memory', String(spec.memory), '--id', id, ...extra];

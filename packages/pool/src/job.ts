@@ -206,8 +206,8 @@ export class JobRun {
   readonly #timers: NodeJS.Timeout[] = [];
   #lastProgress = 0;
   #lastRunning = -1;
-  /** Queue samples: [time, popped, length, pushed, starved]. */
-  readonly #samples: Array<[number, number, number, number, number]> = [];
+  /** Queue samples: [time, length, starved]. */
+  readonly #samples: Array<[number, number, number]> = [];
   /** Pop reports of the queue's index, dated on this clock: [time, popped], oldest first. */
   readonly #pops: Array<[number, number]> = [];
   /** Until when (this clock) the pop log is complete: when the index last answered. */
@@ -745,7 +745,7 @@ export class JobRun {
       if (this.#settled) return;
       const now = performance.now();
       const samples = this.#samples;
-      samples.push([now, s.popped, s.length, s.pushed, s.starved]);
+      samples.push([now, s.length, s.starved]);
       while (samples.length > 2 && now - samples[1]![0] >= RATE_HISTORY_MS) samples.shift();
       this.#notePops(asked, s);
       const active = this.#running();
@@ -868,15 +868,20 @@ export class JobRun {
   /** True when the queue is shorter than a window ago: the active runners make too little. */
   #draining(now: number, length: number): boolean {
     const i = this.#windowStart(now);
-    return i >= 0 && length < this.#samples[i]![2];
+    return i >= 0 && length < this.#samples[i]![1];
   }
 
   /** The newest queue sample at least RATE_WINDOW_MS old, or -1 when there is none yet. */
   #windowStart(now: number): number {
+    return this.#sampleAt(now - RATE_WINDOW_MS);
+  }
+
+  /** The newest queue sample taken at or before `t`, or -1 when there is none. */
+  #sampleAt(t: number): number {
     const samples = this.#samples;
     let i = samples.length - 1;
-    while (i > 0 && now - samples[i]![0] < RATE_WINDOW_MS) i--;
-    return now - samples[i]![0] >= RATE_WINDOW_MS ? i : -1;
+    while (i >= 0 && samples[i]![0] > t) i--;
+    return i;
   }
 
   /**
@@ -898,10 +903,9 @@ export class JobRun {
   #starvedSince(t: number, strict = false): boolean {
     const samples = this.#samples;
     const last = samples.length - 1;
-    let i = last;
-    while (i > 0 && samples[i]![0] > t) i--;
-    if (strict && samples[i]![0] <= t && i < last) i++;
-    return samples[last]![4] > samples[i]![4];
+    const at = this.#sampleAt(t);
+    const i = Math.min(last, strict ? at + 1 : Math.max(0, at));
+    return samples[last]![2] > samples[i]![2];
   }
 
   #hasWork(): boolean {

@@ -124,8 +124,9 @@ export interface OrderedTarget {
 /**
  * @internal map or filter into a structure fed in order (a queue, a vector): a chunk's
  * results are pushed once every chunk before it has been pushed, one push at a time (of
- * every chunk ready in order by then), so the output sees source order. A push that waits (a full queue) shows as a growing
- * backlog, which holds back the hand-out of new chunks.
+ * every chunk ready in order by then), so the output sees source order. A push that
+ * waits (a full queue) shows as a growing backlog, which holds back the hand-out of new
+ * chunks.
  */
 export class OrderedSink implements Sink {
   readonly #target: OrderedTarget;
@@ -168,12 +169,15 @@ export class OrderedSink implements Sink {
         // output at a few chunks per round trip).
         const start = this.#emitAt;
         let end = start;
-        let values: unknown[] = [];
-        for (let next = this.#pending.get(end); next !== undefined && values.length < PUSH_MAX; next = this.#pending.get(end)) {
+        let count = 0;
+        const parts: unknown[][] = [];
+        for (let next = this.#pending.get(end); next !== undefined && count < PUSH_MAX; next = this.#pending.get(end)) {
           this.#pending.delete(end);
-          values = values.length === 0 ? next.values : values.concat(next.values);
+          parts.push(next.values);
+          count += next.values.length;
           end = next.end;
         }
+        const values = parts.length === 1 ? parts[0]! : parts.flat();
         try {
           if (values.length > 0) await this.#target.push(values);
         } catch (e) {

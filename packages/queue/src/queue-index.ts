@@ -53,11 +53,7 @@ export interface QueueStats {
  * after the takes, so a burst of takes is dated to within that hop, however late the
  * answer reaches the caller; the caller maps the clock onto its own.
  */
-export interface RateSample {
-  length: number;
-  pushed: number;
-  popped: number;
-  capacity: number;
+export interface RateSample extends QueueStats {
   /** Takes that found the queue empty (they waited, or came back empty), since creation. */
   starved: number;
   /** The index's clock (`performance.now()` of its process) when it answered. */
@@ -293,10 +289,7 @@ export class QueueIndex {
     let i = log.length;
     while (i >= 2 && log[i - 1]! > after) i -= 2;
     return {
-      length: Math.max(0, this.pushed - this.popped),
-      pushed: this.pushed,
-      popped: this.popped,
-      capacity: this.capacity,
+      ...this.stats(),
       starved: this.starved,
       at: performance.now(),
       clock: performance.timeOrigin,
