@@ -37,12 +37,16 @@ export interface Challenge {
   t: 'challenge';
   id: string;
   nonce: string;
+  /** The port of the node's bulk lane server (on the same host). */
+  bulk?: number;
 }
 export interface AuthRequest {
   t: 'auth';
   id: string;
   kind: 'node' | 'client';
   address: string | null;
+  /** A node's bulk lane port (on the host of `address`). */
+  bulk?: number;
   nonce: string;
   mac: string;
 }

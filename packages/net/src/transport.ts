@@ -3,9 +3,11 @@
  * (each node sends on the connection it dialed and receives on any), and clients (which
  * do not listen) are answered on the connection they dialed.
  *
- * Semantics: frames to one peer go out in order on one connection; a frame made of
+ * Semantics: frames to one peer arrive in the order they were sent. A frame made of
  * chunks is sent as one message of several fragments (no copy) and received as the list
- * of fragments (no copy). A peer is reported lost once, when one of its connections
+ * of fragments; one whose chunks after the first reach `bulkMinBytes` goes on the bulk
+ * lane to that peer when there is one (see `bulk.ts`), with an empty message in its
+ * place on the WebSocket, and is passed up there. A peer is reported lost once, when one of its connections
  * closes or it stays silent past `peerTimeoutMs` (heartbeat pings every `heartbeatMs`),
  * or when it cannot be dialed. Frames for a lost peer are dropped.
  *
@@ -20,6 +22,7 @@ import type { RawData } from 'ws';
 import { frameBytes } from '@quicksand/core';
 import type { Frame, Transport, TransportHandlers } from '@quicksand/core';
 import { mac, macEqual, nonce } from './auth.js';
+import { BulkLanes } from './bulk.js';
 import type { AuthRequest, Challenge, Welcome } from './auth.js';
 
 /** Options of {@link WsTransport}. */
@@ -42,6 +45,12 @@ export interface WsTransportOptions {
   log?: (line: string) => void;
   /** Extra data a node hands to peers that dial it (cluster bootstrap). */
   welcomeInfo?: () => unknown;
+  /**
+   * A frame whose out-of-band chunks (all but the first) add up to this many bytes goes
+   * on the bulk lane, when the peer has one; `Infinity` keeps every frame on the
+   * WebSocket. @defaultValue 256 KiB
+   */
+  bulkMinBytes?: number;
 }
 
 interface Conn {
@@ -49,6 +58,8 @@ interface Conn {
   peer: string | null;
   peerKind: 'node' | 'client' | null;
   outgoing: boolean;
+  /** Dialing side: the URL dialed. */
+  url: string | null;
   authed: boolean;
   lastSeen: number;
   queue: Frame[];
@@ -56,6 +67,8 @@ interface Conn {
   /** Dialing side: the id and nonce from the server's challenge, once answered. */
   theirId: string | null;
   theirNonce: string | null;
+  /** Dialing side: the bulk lane port the node announced in its challenge. */
+  theirBulk: number | null;
   timer: NodeJS.Timeout | null;
   /** Dialing side: told the outcome of the handshake (used to join through a seed). */
   onWelcome: ((id: string, info: unknown) => void) | null;
@@ -63,6 +76,19 @@ interface Conn {
 }
 
 const HANDSHAKE_MAX = 4096;
+/** Frames from one peer that may wait on the bulk lane for their place on the WebSocket. */
+const LANE_AHEAD_MAX = 64;
+const EMPTY = Buffer.alloc(0);
+
+/**
+ * Frames from one peer in arrival order where the bulk lane is involved: `waiting` holds
+ * WebSocket frames behind an empty message (`frame: null`, whose frame comes on the lane),
+ * `lane` the lane's frames that arrived before their empty message.
+ */
+interface Inbound {
+  waiting: Array<{ conn: Conn; frame: Frame | null }>;
+  lane: Uint8Array[][];
+}
 /** Close code of a clean departure (the runtime closed first). */
 const LEFT_CODE = 4100;
 
@@ -87,10 +113,14 @@ export class WsTransport implements Transport {
   readonly #send = new Map<string, Conn>();
   readonly #conns = new Set<Conn>();
   readonly #lost = new Set<string>();
+  readonly #bulkMinBytes: number;
+  readonly #lanes: BulkLanes;
+  #bulkPort: number | null = null;
+  readonly #inbound = new Map<string, Inbound>();
   #heartbeat: NodeJS.Timeout | null = null;
   #closing = false;
   /** Counters for stats and tests. */
-  readonly counters = { framesIn: 0, framesOut: 0, bytesIn: 0, bytesOut: 0, rejected: 0 };
+  readonly counters = { framesIn: 0, framesOut: 0, bytesIn: 0, bytesOut: 0, rejected: 0, laneFramesIn: 0, laneFramesOut: 0 };
 
   constructor(options: WsTransportOptions) {
     this.self = options.id;
@@ -102,6 +132,16 @@ export class WsTransport implements Transport {
     this.#handshakeTimeoutMs = options.handshakeTimeoutMs ?? 5000;
     this.#log = options.log ?? ((line) => process.stderr.write(`${line}\n`));
     this.#welcomeInfo = options.welcomeInfo ?? (() => null);
+    this.#bulkMinBytes = options.bulkMinBytes ?? 256 * 1024;
+    this.#lanes = new BulkLanes({
+      self: () => this.self,
+      secret: this.#secret,
+      maxFrameBytes: this.maxFrameBytes,
+      handshakeTimeoutMs: this.#handshakeTimeoutMs,
+      log: this.#log,
+      frame: (peer, frame) => this.#laneFrame(peer, frame),
+      closed: (peer, broken) => this.#laneClosed(peer, broken),
+    });
     this.#heartbeat = setInterval(() => this.#beat(), this.#heartbeatMs);
     this.#heartbeat.unref();
   }
@@ -129,6 +169,7 @@ export class WsTransport implements Transport {
     if (typeof addr !== 'object' || addr === null) throw new Error('server has no address');
     const h = addr.address.includes(':') ? `[${addr.address}]` : addr.address;
     this.#url = `ws://${h}:${addr.port}`;
+    this.#bulkPort = await this.#lanes.listen(host);
     return this.#url;
   }
 
@@ -168,9 +209,15 @@ export class WsTransport implements Transport {
 
   #write(conn: Conn, frame: Frame): void {
     const n = frameBytes(frame);
+    if (n === 0) throw new RangeError('an empty frame cannot be sent (an empty message stands for a bulk lane frame)');
     this.counters.framesOut++;
     this.counters.bytesOut += n;
     if (Array.isArray(frame)) {
+      if (frame.length > 1 && n - frame[0]!.byteLength >= this.#bulkMinBytes && this.#lanes.send(conn.peer!, frame)) {
+        this.counters.laneFramesOut++;
+        conn.ws.send(EMPTY, { binary: true });
+        return;
+      }
       const last = frame.length - 1;
       for (let i = 0; i < frame.length; i++) conn.ws.send(frame[i]!, { binary: true, fin: i === last });
     } else {
@@ -202,7 +249,7 @@ export class WsTransport implements Transport {
       handshakeTimeout: this.#handshakeTimeoutMs,
     });
     ws.binaryType = 'fragments';
-    const conn: Conn = { ws, peer: expected, peerKind: 'node', outgoing: true, authed: false, lastSeen: Date.now(), queue: [], myNonce: nonce(), theirId: null, theirNonce: null, timer: null, onWelcome: null, onFail: null };
+    const conn: Conn = { ws, peer: expected, peerKind: 'node', outgoing: true, url, authed: false, lastSeen: Date.now(), queue: [], myNonce: nonce(), theirId: null, theirNonce: null, theirBulk: null, timer: null, onWelcome: null, onFail: null };
     this.#conns.add(conn);
     if (expected !== null) this.#send.set(expected, conn);
     conn.timer = setTimeout(() => this.#drop(conn, 'handshake timed out'), this.#handshakeTimeoutMs);
@@ -217,7 +264,7 @@ export class WsTransport implements Transport {
 
   #accept(ws: WebSocket): void {
     ws.binaryType = 'fragments';
-    const conn: Conn = { ws, peer: null, peerKind: null, outgoing: false, authed: false, lastSeen: Date.now(), queue: [], myNonce: nonce(), theirId: null, theirNonce: null, timer: null, onWelcome: null, onFail: null };
+    const conn: Conn = { ws, peer: null, peerKind: null, outgoing: false, url: null, authed: false, lastSeen: Date.now(), queue: [], myNonce: nonce(), theirId: null, theirNonce: null, theirBulk: null, timer: null, onWelcome: null, onFail: null };
     this.#conns.add(conn);
     conn.timer = setTimeout(() => this.#drop(conn, 'handshake timed out'), this.#handshakeTimeoutMs);
     ws.on('message', (data: RawData, isBinary: boolean) => this.#onMessage(conn, data, isBinary));
@@ -226,7 +273,7 @@ export class WsTransport implements Transport {
     });
     ws.on('error', (e) => this.#onError(conn, e));
     ws.on('close', (code, reason) => this.#onClose(conn, code, reason.toString()));
-    const hello: Challenge = { t: 'challenge', id: this.self, nonce: conn.myNonce };
+    const hello: Challenge = { t: 'challenge', id: this.self, nonce: conn.myNonce, ...(this.#bulkPort !== null ? { bulk: this.#bulkPort } : {}) };
     ws.send(JSON.stringify(hello));
   }
 
@@ -238,19 +285,23 @@ export class WsTransport implements Transport {
         return;
       }
       const frame = Array.isArray(data) ? data : [data instanceof ArrayBuffer ? new Uint8Array(data) : data];
-      this.counters.framesIn++;
-      this.counters.bytesIn += frameBytes(frame);
       const from = conn.peer!;
-      if (this.#handlers === null) {
-        this.#early.push([from, frame]);
+      const bytes = frameBytes(frame);
+      if (bytes === 0) {
+        // The frame in this place comes on the bulk lane.
+        if (!this.#lanes.receives(from)) {
+          this.#drop(conn, 'an empty frame (and no bulk lane from this peer)');
+          return;
+        }
+        this.#inboundOf(from).waiting.push({ conn, frame: null });
+        this.#pump(from);
         return;
       }
-      try {
-        this.#handlers.frame(from, frame);
-      } catch (e) {
-        // The runtime validates every frame; this guards the node against anything it missed.
-        this.#drop(conn, `frame could not be handled: ${(e as Error).message}`);
-      }
+      this.counters.framesIn++;
+      this.counters.bytesIn += bytes;
+      const q = this.#inbound.get(from);
+      if (q !== undefined && q.waiting.length > 0) q.waiting.push({ conn, frame });
+      else this.#deliver(conn, from, frame);
       return;
     }
     if (isBinary) {
@@ -277,6 +328,78 @@ export class WsTransport implements Transport {
     else this.#serverHandshake(conn, msg as Record<string, unknown>);
   }
 
+  #deliver(conn: Conn, from: string, frame: Frame): void {
+    if (this.#handlers === null) {
+      this.#early.push([from, frame]);
+      return;
+    }
+    try {
+      this.#handlers.frame(from, frame);
+    } catch (e) {
+      // The runtime validates every frame; this guards the node against anything it missed.
+      this.#drop(conn, `frame could not be handled: ${(e as Error).message}`);
+    }
+  }
+
+  #inboundOf(peer: string): Inbound {
+    let q = this.#inbound.get(peer);
+    if (q === undefined) {
+      q = { waiting: [], lane: [] };
+      this.#inbound.set(peer, q);
+    }
+    return q;
+  }
+
+  /** Passes up `peer`'s frames in order, as far as the bulk lane's frames have come. */
+  #pump(peer: string): void {
+    const q = this.#inbound.get(peer);
+    if (q === undefined) return;
+    while (q.waiting.length > 0) {
+      const head = q.waiting[0]!;
+      let frame = head.frame;
+      if (frame === null) {
+        frame = q.lane.shift() ?? null;
+        if (frame === null) return;
+      }
+      q.waiting.shift();
+      this.#deliver(head.conn, peer, frame);
+      if (this.#inbound.get(peer) !== q) return; // the peer was lost meanwhile
+    }
+  }
+
+  #laneFrame(peer: string, frame: Uint8Array[]): void {
+    this.counters.framesIn++;
+    this.counters.laneFramesIn++;
+    this.counters.bytesIn += frameBytes(frame);
+    const q = this.#inboundOf(peer);
+    q.lane.push(frame);
+    if (q.lane.length > LANE_AHEAD_MAX) {
+      this.#log(`quicksand: ${this.self}: ${peer} sent ${q.lane.length} bulk lane frames without their places on the WebSocket; considered lost`);
+      this.#peerLost(peer, 'bulk lane frames without their places');
+      return;
+    }
+    this.#pump(peer);
+  }
+
+  #laneClosed(peer: string, broken: boolean): void {
+    const q = this.#inbound.get(peer);
+    const owed = q === undefined ? 0 : q.waiting.filter((w) => w.frame === null).length - q.lane.length;
+    if (broken || owed > 0) this.#peerLost(peer, 'its bulk lane closed in the middle of a frame');
+  }
+
+  /** Dials `peer`'s bulk lane (to receive on it), given a URL on its host and the lane's port. */
+  #dialLane(peer: string, url: string, port: unknown): void {
+    if (typeof port !== 'number' || !Number.isInteger(port) || port <= 0 || port > 65535) return;
+    let host: string;
+    try {
+      host = new URL(url).hostname;
+    } catch {
+      return;
+    }
+    if (host.startsWith('[')) host = host.slice(1, -1);
+    this.#lanes.dial(peer, host, port);
+  }
+
   /** Dialing side: answer the challenge, then check the welcome. */
   #clientHandshake(conn: Conn, msg: Record<string, unknown>): void {
     if (msg.t === 'challenge' && conn.theirId === null) {
@@ -290,11 +413,13 @@ export class WsTransport implements Transport {
       }
       conn.theirId = msg.id;
       conn.theirNonce = msg.nonce;
+      conn.theirBulk = typeof msg.bulk === 'number' ? msg.bulk : null;
       const auth: AuthRequest = {
         t: 'auth',
         id: this.self,
         kind: this.kind,
         address: this.#url,
+        ...(this.#bulkPort !== null ? { bulk: this.#bulkPort } : {}),
         nonce: conn.myNonce,
         mac: mac(this.#secret, 'auth', msg.nonce, conn.myNonce, this.self, msg.id),
       };
@@ -310,6 +435,7 @@ export class WsTransport implements Transport {
       }
       this.#authed(conn, id);
       if (!this.#send.has(id)) this.#send.set(id, conn);
+      if (conn.url !== null && conn.theirBulk !== null) this.#dialLane(id, conn.url, conn.theirBulk);
       conn.onWelcome?.(id, (msg as unknown as Welcome).info);
       return;
     }
@@ -340,6 +466,7 @@ export class WsTransport implements Transport {
     this.#authed(conn, m.id);
     // Clients cannot be dialed: answer them on their own connection.
     if (m.kind === 'client') this.#send.set(m.id, conn);
+    else if (typeof m.address === 'string') this.#dialLane(m.id, m.address, m.bulk);
   }
 
   #authed(conn: Conn, peer: string): void {
@@ -390,6 +517,8 @@ export class WsTransport implements Transport {
     if (this.#lost.has(peer)) return;
     this.#lost.add(peer);
     this.#send.delete(peer);
+    this.#inbound.delete(peer);
+    this.#lanes.drop(peer);
     for (const conn of this.#conns) if (conn.peer === peer) conn.ws.terminate();
     const h = this.#handlers;
     if (h !== null) setImmediate(() => h.peerLost(peer, reason, left));
@@ -425,6 +554,8 @@ export class WsTransport implements Transport {
         }),
     );
     await Promise.all(closed);
+    // After the WebSockets: a peer then sees this node leave before its lanes close.
+    await this.#lanes.close();
     const server = this.#server;
     if (server !== null) await new Promise<void>((resolve) => server.close(() => resolve()));
   }
