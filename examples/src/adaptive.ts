@@ -12,11 +12,13 @@
  * it would on its own machine: emulated in the process that drives the pool, its steps
  * were delayed by that process's work, all GPUs fell into step, and its rate swung by
  * half within 10 ms windows. Each sample costs about 0.9 ms of worker CPU (18 x 50 µs).
- * A GPU takes a batch of 2 and computes for 17 ms: 4 GPUs take 0.47 samples per ms (one
- * compute proclet is enough) and 8 GPUs 0.94 (two are needed). GPUs taken away stop at
- * once, mid-batch, as when another job takes them. The consumer's rate is only visible
- * at the granularity of its steps, so a reaction cannot be much shorter than one GPU
- * step.
+ * A GPU takes a batch of 1 and computes for 6.75 ms: 4 GPUs take 0.59 samples per ms (one
+ * compute proclet, about 1.0 alone, is enough) and 8 GPUs 1.19 (two are needed; they make
+ * 1.3-1.5 together). GPUs taken away stop at once, mid-batch, as when another job takes
+ * them. The consumer's rate is only visible at the granularity of its steps, so a
+ * reaction cannot be much shorter than one GPU step: with steps of 17 ms (batches of 2)
+ * the median reaction was 20-90 ms (30 typical), with 6.75 ms steps 11-23 (15 typical),
+ * in alternating runs on the 2-core VM.
  *
  * On a 2-core machine this is hard: three node processes, the client and two workers
  * share two cores, so a second compute proclet adds much less than the first (measured
@@ -44,8 +46,8 @@ import { TrainerType } from './types.js';
 const f = flags();
 const TASKS = new URL('./tasks.js', import.meta.url);
 const PERIOD_MS = 200;
-const BATCH = 2;
-const GPU_MS = 17;
+const BATCH = 1;
+const GPU_MS = 6.75;
 const UNITS = 18; // x 50 µs per sample
 
 const cluster = await LocalCluster.start({

@@ -26,10 +26,12 @@
  *   by the least request delay seen). While no take found the queue empty, the consumer
  *   never waited, so its pop rate is its demand, whatever the queue's length. A consumer
  *   takes items in bursts (a batch per GPU step), so the rate is taken from the end of
- *   one burst to the end of a later one, at least `RATE_WINDOW_MS` apart (a silence
- *   longer than twice its usual gap counts). What `n` active runners deliver is `n` over
- *   the worker time per element seen with `n` active: on a busy machine each of two
- *   runners is slower than one alone. The job keeps the fewest runners whose delivery
+ *   one burst to the end of a later one, at least `RATE_WINDOW_MS` apart. A silence well
+ *   past the consumer's step (its longest recent gap) counts as a slowdown; a window with
+ *   a gap of twice its step in it is a stall (its process held up), not a rate, and is not
+ *   used. What `n` active runners deliver is `n` over the median worker time per element
+ *   of the last chunks run with `n` active: on a busy machine each of two runners is
+ *   slower than one alone, and a busy moment makes a few chunks much slower. The job keeps the fewest runners whose delivery
  *   covers the demand times a margin (1.15; onto a count already seen, with a fifth more
  *   room): extra ones are suspended (they get no chunks); suspended ones resume when the
  *   demand is clearly (a tenth) above what the active ones make and the queue is
@@ -125,9 +127,17 @@ const PULL_MAX = 4_096;
 const PROGRESS_MS = 50;
 const RATE_TICK_MS = 5;
 /** The consumer's rate is measured over this window. */
-const RATE_WINDOW_MS = 10;
+const RATE_WINDOW_MS = 8;
 /** Samples over which the least request delay gives the index's clock offset. */
 const SKEW_SAMPLES = 64;
+/** A silence this many times the longest gap between the consumer's bursts means it slowed down. */
+const SILENCE = 1.5;
+/** A silence this many times the longest gap between bursts means it stopped or slowed down a lot. */
+const STOPPED = 3;
+/** A gap in the measured window this many times the consumer's step is a stall: no rate is taken. */
+const STALL = 2;
+/** How far back the consumer's longest gap between bursts is looked for. */
+const SILENCE_LOOKBACK_MS = 4 * RATE_WINDOW_MS;
 /** A pop report followed by a pause this long ends a burst of the consumer's takes. */
 const BURST_GAP_MS = 1;
 /** How far back queue samples are kept. */
@@ -135,6 +145,8 @@ const RATE_HISTORY_MS = 2_000;
 const LOAD_TICK_MS = 100;
 /** A node without CPU for longer than this gets no new chunks until it has one again. */
 const OUTAGE_MS = 20;
+/** Chunks whose worker time per element is kept per active runner count (the median is used). */
+const PER_ITEM_SAMPLES = 16;
 /** Rate matching shrinks onto a measured runner count only if it delivers this much over the goal. */
 const SHRINK_ROOM = 1.2;
 /** Rate matching grows when the consumer's demand exceeds the active runners by this factor. */
@@ -194,8 +206,12 @@ export class JobRun {
   #done = 0;
   #inflightItems = 0;
   #perItemMs = NaN;
-  /** Worker time per element by how many runners were active (contention slows each). */
-  readonly #perItemBy = new Map<number, number>();
+  /**
+   * Worker time per element by how many runners were active (contention slows each): the
+   * last PER_ITEM_SAMPLES chunks' figures, whose median is taken. A busy moment on a shared
+   * machine makes a few chunks much slower; an average kept them for long.
+   */
+  readonly #perItemBy = new Map<number, number[]>();
   #maxItems = MAX_CHUNK_ITEMS;
   /** Capacity of the output queue, once known (0: unbounded or none). */
   #queueCapacity = 0;
@@ -448,8 +464,10 @@ export class JobRun {
       // By how many ran beside it, when that did not change while it ran.
       if (performance.now() - out.ms > this.#lastChange) {
         const active = this.#running();
-        const was = this.#perItemBy.get(active);
-        this.#perItemBy.set(active, was === undefined ? per : was * 0.8 + per * 0.2);
+        let seen = this.#perItemBy.get(active);
+        if (seen === undefined) this.#perItemBy.set(active, (seen = []));
+        seen.push(per);
+        if (seen.length > PER_ITEM_SAMPLES) seen.shift();
       }
     }
     lane.chunk = Math.max(1, Math.min(lane.chunk * 4, this.#targetItems()));
@@ -800,8 +818,8 @@ export class JobRun {
    * of one burst to the end of a later one (a report followed by a gap of BURST_GAP_MS):
    * whole bursts over whole gaps, at least RATE_WINDOW_MS long. A consumer that never
    * pauses that long has no bursts; then any two reports do. If it has since been silent
-   * for longer than twice its usual gap (and RATE_WINDOW_MS), it slowed down or stopped:
-   * the silence counts. Only valid while no take found the queue empty (the consumer
+   * for longer than SILENCE times its longest recent gap (and RATE_WINDOW_MS), it slowed
+   * down or stopped: the silence counts. Only valid while no take found the queue empty (the consumer
    * never waited), so its pops are what it asked for.
    */
   #demand(): number | undefined {
@@ -816,22 +834,44 @@ export class JobRun {
     if (!bursts) k = pops.length - 1;
     if (k < 1) return undefined;
     const [tk, ck] = pops[k]!;
+    const burstEnds = bursts ? ends : null;
     let j = k - 1;
-    let gaps = 1;
     for (; j >= 0; j--) {
       if (bursts && !ends(j)) continue;
       if (tk - pops[j]![0] >= RATE_WINDOW_MS) break;
-      gaps++;
     }
     if (j < 0) return undefined;
     const [tj, cj] = pops[j]!;
+    // The consumer's step, as the longest gap it left before: a gap in the window or a
+    // silence since well past it is a stall (its process held up, a pause) or a slowdown.
+    const step = this.#longestGap(j, burstEnds);
     const silence = until - tk;
-    if (silence > Math.max(RATE_WINDOW_MS, (2 * (tk - tj)) / gaps)) {
-      // Silent, yet not waiting for items since: it slowed down or stopped, whether or not
-      // it had to wait before.
+    if (silence > Math.max(RATE_WINDOW_MS, SILENCE * step)) {
+      // Silent, yet not waiting for items since: it stopped or slowed down a lot, whether
+      // or not it had to wait before. A shorter silence may be a stall: wait and see.
+      if (silence < Math.max(2 * RATE_WINDOW_MS, STOPPED * step)) return undefined;
       return this.#starvedSince(tk, true) ? undefined : (ck - cj) / (until - tj);
     }
+    // A window with a stall in it says little of the rate the consumer keeps.
+    if (step > 0 && this.#longestGap(k, burstEnds, tj) > STALL * step) return undefined;
     return this.#starvedSince(tj) ? undefined : (ck - cj) / (tk - tj);
+  }
+
+  /**
+   * The longest gap between burst ends (`ends`; null: between reports) from report `k`
+   * back to `from` (by default SILENCE_LOOKBACK_MS before it). A consumer's step shows as
+   * such a gap, and GPUs that fall into groups make short and long ones within a step.
+   */
+  #longestGap(k: number, ends: ((i: number) => boolean) | null, from = this.#pops[k]![0] - SILENCE_LOOKBACK_MS): number {
+    const pops = this.#pops;
+    let longest = 0;
+    let after = pops[k]![0];
+    for (let i = k - 1; i >= 0 && after > from; i--) {
+      if (ends !== null && !ends(i)) continue;
+      longest = Math.max(longest, after - pops[i]![0]);
+      after = pops[i]![0];
+    }
+    return longest;
   }
 
   /**
@@ -892,7 +932,8 @@ export class JobRun {
    * margin grow.
    */
   #delivers(n: number): number {
-    return n / nearest(this.#perItemBy, n, this.#perItemMs);
+    const seen = nearest(this.#perItemBy, n);
+    return n / (seen === undefined ? this.#perItemMs : median(seen));
   }
 
   /**
@@ -941,11 +982,17 @@ export class JobRun {
   }
 }
 
-/** The value for key `n`, else for the nearest key (the smaller on a tie), else `fallback`. */
-function nearest(m: ReadonlyMap<number, number>, n: number, fallback: number): number {
+/** The value for key `n`, else for the nearest key (the smaller on a tie), else undefined. */
+function nearest<T>(m: ReadonlyMap<number, T>, n: number): T | undefined {
   let best: number | undefined;
   for (const k of m.keys()) if (best === undefined || Math.abs(k - n) < Math.abs(best - n) || (Math.abs(k - n) === Math.abs(best - n) && k < best)) best = k;
-  return best === undefined ? fallback : m.get(best)!;
+  return best === undefined ? undefined : m.get(best);
+}
+
+function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
 function abortedError(): AbortedError {
