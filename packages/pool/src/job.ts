@@ -37,8 +37,9 @@
  *   demand is clearly (a tenth) above what the active ones make and the queue is
  *   draining. When a take found the queue empty the consumer starved: one more runner
  *   resumes per decision, and if that happens soon after a shrink the margin grows by a
- *   quarter (at most 2), which damps oscillation. After a change the job waits one
- *   window before the next. See `rateMatchMs` in the pool benchmark.
+ *   quarter (at most 2), which damps oscillation; it decays back in about a second, so
+ *   that a consumer whose demand keeps changing does not ratchet it up. After a change
+ *   the job waits one window before the next. See `rateMatchMs` in the pool benchmark.
  * - A task that throws fails the job with a TaskError naming the element's position and
  *   carrying the original error as `cause`. An abort (signal) fails it with AbortedError.
  *   Either way every runner is told to cancel the job: running chunks stop between two
@@ -152,7 +153,10 @@ const SHRINK_ROOM = 1.2;
 /** Rate matching grows when the consumer's demand exceeds the active runners by this factor. */
 const GROW_ABOVE = 1.1;
 /** A starving consumer this soon after a shrink makes rate matching more cautious. */
-const STARVE_AFTER_SHRINK_MS = 250;
+const STARVE_AFTER_SHRINK_MS = 100;
+/** Rate matching's margin over the demand; raised by such starving, it decays back with this time constant. */
+const MARGIN = 1.15;
+const MARGIN_DECAY_MS = 1_000;
 
 const NO_ITEMS: readonly unknown[] = [];
 
@@ -235,7 +239,8 @@ export class JobRun {
   #lastChange = 0;
   #lastShrink = -Infinity;
   /** Safety factor on the runners the consumer's rate needs; grows after a shrink starved it. */
-  #margin = 1.15;
+  #margin = MARGIN;
+  #marginAt = 0;
   #rateBusy = false;
   #loadBusy = false;
   #onAbort: (() => void) | undefined;
@@ -770,6 +775,8 @@ export class JobRun {
       // Not within a window of the last change: its effect is not measurable yet.
       if (now - samples[0]![0] < RATE_WINDOW_MS * 0.75 || now - this.#lastChange < RATE_WINDOW_MS) return;
       let want: number;
+      this.#margin = MARGIN + (this.#margin - MARGIN) * Math.exp(-(now - this.#marginAt) / MARGIN_DECAY_MS);
+      this.#marginAt = now;
       if (this.#starvedSince(now - RATE_WINDOW_MS)) {
         // The consumer found the queue empty: its pops measure our production, not its demand.
         if (!this.#hasWork()) return;
