@@ -17,7 +17,8 @@
  *   target n0/n1); `migrate10MiBRatio` = over the raw transfer; `blockingWindow64KiBMs`:
  *   how long calls to the proclet queue during the move. The proclet's type declares its
  *   state its own (`transferState`), so the source frees it at once;
- *   `migrate10MiBDefaultMs` is the same move for a type that does not.
+ *   `migrate10MiBDefaultMs` is the same move for a type that does not. The 10 MiB state
+ *   travels on the bulk lane (`@quicksand/net`'s README); the 64 KiB one on the WebSocket.
  * Floor and ours are measured in alternating rounds in one run (latency in blocks of 500
  * round trips, throughput run by run, transfers one by one), so a change in the shared
  * machine's load moves both alike.
