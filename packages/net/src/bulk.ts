@@ -70,13 +70,13 @@ export class BulkLanes {
     this.#o = options;
   }
 
-  /** Listens on `host`, on a free port; resolves with the port. */
-  async listen(host: string): Promise<number> {
+  /** Listens on `host:port` (0: a free port); resolves with the port. */
+  async listen(host: string, port: number): Promise<number> {
     const server = createServer((socket) => this.#accept(socket));
     this.#server = server;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen(0, host, () => {
+      server.listen(port, host, () => {
         server.off('error', reject);
         resolve();
       });
@@ -95,7 +95,7 @@ export class BulkLanes {
   /** Sends `frame` to `peer` on its lane; false when there is none (send it on the WebSocket). */
   send(peer: string, frame: Uint8Array[]): boolean {
     const socket = this.#out.get(peer);
-    if (socket === undefined || socket.destroyed) return false;
+    if (socket === undefined || socket.destroyed || frame.length > MAX_CHUNKS) return false;
     const head = Buffer.allocUnsafe(4 + 4 * frame.length);
     head.writeUInt32LE(frame.length, 0);
     for (let i = 0; i < frame.length; i++) head.writeUInt32LE(frame[i]!.byteLength, 4 + 4 * i);

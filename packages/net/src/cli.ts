@@ -4,7 +4,7 @@
  *
  *   quicksand node --listen HOST:PORT --cpus N --memory SIZE [--join ws://HOST:PORT]
  *                  [--secret-file PATH] [--id ID] [--heartbeat-ms MS] [--peer-timeout-ms MS]
- *                  [--max-frame-bytes SIZE]
+ *                  [--max-frame-bytes SIZE] [--bulk-port PORT]
  *
  * The secret comes from --secret-file, else from the QUICKSAND_SECRET environment
  * variable; there is no unauthenticated mode. Prints one line when ready, serves until
@@ -17,7 +17,7 @@ import { parseSize } from '@quicksand/core';
 import { readyLine, startNode } from './node.js';
 
 const USAGE = `usage: quicksand node --listen HOST:PORT --cpus N --memory SIZE [--join ws://HOST:PORT] [--secret-file PATH] [--id ID]
-                      [--heartbeat-ms MS] [--peer-timeout-ms MS] [--max-frame-bytes SIZE]
+                      [--heartbeat-ms MS] [--peer-timeout-ms MS] [--max-frame-bytes SIZE] [--bulk-port PORT]
 The cluster secret is read from --secret-file, or from the QUICKSAND_SECRET environment variable.`;
 
 function fail(message: string): never {
@@ -44,6 +44,7 @@ async function main(argv: string[]): Promise<void> {
         'heartbeat-ms': { type: 'string' },
         'peer-timeout-ms': { type: 'string' },
         'max-frame-bytes': { type: 'string' },
+        'bulk-port': { type: 'string' },
       },
       strict: true,
     }) as { values: Record<string, string | undefined> });
@@ -89,6 +90,7 @@ async function main(argv: string[]): Promise<void> {
       heartbeatMs: num('heartbeat-ms'),
       peerTimeoutMs: num('peer-timeout-ms'),
       maxFrameBytes: values['max-frame-bytes'],
+      bulkPort: num('bulk-port'),
     });
   } catch (e) {
     process.stderr.write(`quicksand: node failed to start: ${(e as Error).message}\n`);

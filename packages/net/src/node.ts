@@ -14,6 +14,11 @@ import { secretBytes } from './auth.js';
 export interface NodeOptions {
   /** `HOST:PORT` to listen on; port 0 picks a free one. */
   listen: string;
+  /**
+   * Port of the bulk lane server (large frames go there, beside the WebSocket), on the
+   * same host; open it in firewalls too. @defaultValue 0, a free port
+   */
+  bulkPort?: number;
   /** Compute slots (worker threads). */
   cpus: number;
   /** Memory budget for this node's proclets, e.g. `'1GiB'`. */
@@ -40,6 +45,8 @@ export interface QuicksandNode {
   readonly id: string;
   /** `ws://host:port` it listens on. */
   readonly url: string;
+  /** The port of its bulk lane server, on the same host. */
+  readonly bulkPort: number;
   /** The node that hosts the controller. */
   readonly controller: string;
   /** A view of the cluster from this node. */
@@ -86,6 +93,7 @@ export async function startNode(options: NodeOptions): Promise<QuicksandNode> {
     heartbeatMs: options.heartbeatMs,
     peerTimeoutMs: options.peerTimeoutMs,
     log: options.log,
+    bulkPort: options.bulkPort === undefined ? undefined : checkInt(options.bulkPort, 'bulkPort', 0, 65535),
   });
   const url = await transport.listenOn(host, port);
   const id = wanted ?? new URL(url).host;
@@ -138,6 +146,7 @@ export async function startNode(options: NodeOptions): Promise<QuicksandNode> {
   return {
     id,
     url,
+    bulkPort: transport.bulkPort!,
     controller,
     cluster: rt.facade,
     async drain() {
@@ -158,5 +167,5 @@ export async function startNode(options: NodeOptions): Promise<QuicksandNode> {
 
 /** One line describing a started node, printed by the daemon when ready. */
 export function readyLine(node: QuicksandNode, cpus: number, memory: number): string {
-  return `quicksand node ${node.id} ready at ${node.url} (cpus ${cpus}, memory ${formatBytes(memory)}, controller ${node.controller})`;
+  return `quicksand node ${node.id} ready at ${node.url} (bulk lane port ${node.bulkPort}, cpus ${cpus}, memory ${formatBytes(memory)}, controller ${node.controller})`;
 }

@@ -51,6 +51,8 @@ export interface WsTransportOptions {
    * WebSocket. @defaultValue 256 KiB
    */
   bulkMinBytes?: number;
+  /** Port of a node's bulk lane server, on the host it listens on; 0 picks a free one. @defaultValue 0 */
+  bulkPort?: number;
 }
 
 interface Conn {
@@ -114,6 +116,7 @@ export class WsTransport implements Transport {
   readonly #conns = new Set<Conn>();
   readonly #lost = new Set<string>();
   readonly #bulkMinBytes: number;
+  readonly #bulkPortWanted: number;
   readonly #lanes: BulkLanes;
   #bulkPort: number | null = null;
   readonly #inbound = new Map<string, Inbound>();
@@ -133,6 +136,7 @@ export class WsTransport implements Transport {
     this.#log = options.log ?? ((line) => process.stderr.write(`${line}\n`));
     this.#welcomeInfo = options.welcomeInfo ?? (() => null);
     this.#bulkMinBytes = options.bulkMinBytes ?? 256 * 1024;
+    this.#bulkPortWanted = options.bulkPort ?? 0;
     this.#lanes = new BulkLanes({
       self: () => this.self,
       secret: this.#secret,
@@ -149,6 +153,11 @@ export class WsTransport implements Transport {
   /** The `ws://host:port` this node listens on (nodes only, after {@link WsTransport.listenOn}). */
   get url(): string | null {
     return this.#url;
+  }
+
+  /** The port of this node's bulk lane server (nodes only, after {@link WsTransport.listenOn}). */
+  get bulkPort(): number | null {
+    return this.#bulkPort;
   }
 
   set welcomeInfo(fn: () => unknown) {
@@ -169,7 +178,7 @@ export class WsTransport implements Transport {
     if (typeof addr !== 'object' || addr === null) throw new Error('server has no address');
     const h = addr.address.includes(':') ? `[${addr.address}]` : addr.address;
     this.#url = `ws://${h}:${addr.port}`;
-    this.#bulkPort = await this.#lanes.listen(host);
+    this.#bulkPort = await this.#lanes.listen(host, this.#bulkPortWanted);
     return this.#url;
   }
 

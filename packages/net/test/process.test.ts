@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import { spawn, spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { createServer } from 'node:net';
 import { eventually } from './helpers.js';
 
 const CLI = fileURLToPath(import.meta.resolve('@quicksand/net').replace(/index\.js$/, 'cli.js'));
@@ -66,13 +67,20 @@ describe('quicksand CLI — arguments and the secret', () => {
     expect(short.stderr).to.contain('at least 16 bytes');
   });
 
-  it('logs one line when ready and leaves cleanly on SIGTERM', async () => {
-    const child = spawn(process.execPath, [CLI, 'node', '--listen', '127.0.0.1:0', '--cpus', '0', '--memory', '1MiB', '--id', 'solo'], {
+  it('logs one line when ready (with the bulk lane port asked for) and leaves cleanly on SIGTERM', async () => {
+    const free = await new Promise<number>((resolve) => {
+      const srv = createServer();
+      srv.listen(0, '127.0.0.1', () => {
+        const port = (srv.address() as { port: number }).port;
+        srv.close(() => resolve(port));
+      });
+    });
+    const child = spawn(process.execPath, [CLI, 'node', '--listen', '127.0.0.1:0', '--cpus', '0', '--memory', '1MiB', '--id', 'solo', '--bulk-port', String(free)], {
       env: { ...process.env, QUICKSAND_SECRET: 'b'.repeat(32) },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const line = await new Promise<string>((resolve) => child.stdout.once('data', (d: Buffer) => resolve(d.toString())));
-    expect(line).to.match(/^quicksand node solo ready at ws:\/\/127\.0\.0\.1:\d+ \(cpus 0, memory 1\.00 MiB, controller solo\)\n$/);
+    expect(line).to.match(new RegExp(`^quicksand node solo ready at ws://127\\.0\\.0\\.1:\\d+ \\(bulk lane port ${free}, cpus 0, memory 1\\.00 MiB, controller solo\\)\\n$`));
     const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
     child.kill('SIGTERM');
     expect(await exited).to.equal(0);
