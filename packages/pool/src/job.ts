@@ -873,7 +873,8 @@ export class JobRun {
     const pops = this.#pops;
     let longest = 0;
     let after = pops[k]![0];
-    for (let i = k - 1; i >= 0 && after > from; i--) {
+    // (A consumer with no burst ends back there stops the scan at twice the distance.)
+    for (let i = k - 1; i >= 0 && after > from && pops[i]![0] > from - SILENCE_LOOKBACK_MS; i--) {
       if (ends !== null && !ends(i)) continue;
       longest = Math.max(longest, after - pops[i]![0]);
       after = pops[i]![0];
