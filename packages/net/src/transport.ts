@@ -257,10 +257,23 @@ export class WsTransport implements Transport {
       generateMask: () => undefined,
       handshakeTimeout: this.#handshakeTimeoutMs,
     });
-    ws.binaryType = 'fragments';
-    const conn: Conn = { ws, peer: expected, peerKind: 'node', outgoing: true, url, authed: false, lastSeen: Date.now(), queue: [], myNonce: nonce(), theirId: null, theirNonce: null, theirBulk: null, timer: null, onWelcome: null, onFail: null };
-    this.#conns.add(conn);
+    const conn = this.#connection(ws, url, expected);
     if (expected !== null) this.#send.set(expected, conn);
+    return conn;
+  }
+
+  #accept(ws: WebSocket): void {
+    const conn = this.#connection(ws, null, null);
+    const hello: Challenge = { t: 'challenge', id: this.self, nonce: conn.myNonce, ...(this.#bulkPort !== null ? { bulk: this.#bulkPort } : {}) };
+    ws.send(JSON.stringify(hello));
+  }
+
+  /** Tracks a new connection, dialed (`url`, perhaps the peer `expected`) or accepted (`url` null), until its handshake ends. */
+  #connection(ws: WebSocket, url: string | null, expected: string | null): Conn {
+    ws.binaryType = 'fragments';
+    const outgoing = url !== null;
+    const conn: Conn = { ws, peer: expected, peerKind: outgoing ? 'node' : null, outgoing, url, authed: false, lastSeen: Date.now(), queue: [], myNonce: nonce(), theirId: null, theirNonce: null, theirBulk: null, timer: null, onWelcome: null, onFail: null };
+    this.#conns.add(conn);
     conn.timer = setTimeout(() => this.#drop(conn, 'handshake timed out'), this.#handshakeTimeoutMs);
     ws.on('message', (data: RawData, isBinary: boolean) => this.#onMessage(conn, data, isBinary));
     ws.on('pong', () => {
@@ -269,21 +282,6 @@ export class WsTransport implements Transport {
     ws.on('error', (e) => this.#onError(conn, e));
     ws.on('close', (code, reason) => this.#onClose(conn, code, reason.toString()));
     return conn;
-  }
-
-  #accept(ws: WebSocket): void {
-    ws.binaryType = 'fragments';
-    const conn: Conn = { ws, peer: null, peerKind: null, outgoing: false, url: null, authed: false, lastSeen: Date.now(), queue: [], myNonce: nonce(), theirId: null, theirNonce: null, theirBulk: null, timer: null, onWelcome: null, onFail: null };
-    this.#conns.add(conn);
-    conn.timer = setTimeout(() => this.#drop(conn, 'handshake timed out'), this.#handshakeTimeoutMs);
-    ws.on('message', (data: RawData, isBinary: boolean) => this.#onMessage(conn, data, isBinary));
-    ws.on('pong', () => {
-      conn.lastSeen = Date.now();
-    });
-    ws.on('error', (e) => this.#onError(conn, e));
-    ws.on('close', (code, reason) => this.#onClose(conn, code, reason.toString()));
-    const hello: Challenge = { t: 'challenge', id: this.self, nonce: conn.myNonce, ...(this.#bulkPort !== null ? { bulk: this.#bulkPort } : {}) };
-    ws.send(JSON.stringify(hello));
   }
 
   #onMessage(conn: Conn, data: RawData, isBinary: boolean): void {
