@@ -7,9 +7,9 @@
  * chunks is sent as one message of several fragments (no copy) and received as the list
  * of fragments; one whose chunks after the first reach `bulkMinBytes` goes on the bulk
  * lane to that peer when there is one (see `bulk.ts`), with an empty message in its
- * place on the WebSocket, and is passed up there. A peer is reported lost once, when one of its connections
- * closes or it stays silent past `peerTimeoutMs` (heartbeat pings every `heartbeatMs`),
- * or when it cannot be dialed. Frames for a lost peer are dropped.
+ * place on the WebSocket, and is passed up there. A peer is reported lost once, when
+ * one of its connections closes or it stays silent past `peerTimeoutMs` (heartbeat pings
+ * every `heartbeatMs`), or when it cannot be dialed. Frames for a lost peer are dropped.
  *
  * Invariants: no data frame is passed up before the connection is authenticated; a
  * malformed or oversized frame, a text frame after authentication, or a binary frame
@@ -80,6 +80,8 @@ interface Conn {
 const HANDSHAKE_MAX = 4096;
 /** Frames from one peer that may wait on the bulk lane for their place on the WebSocket. */
 const LANE_AHEAD_MAX = 64;
+/** WebSocket frames from one peer that may wait behind a bulk lane frame still to come. */
+const WAITING_MAX = 65_536;
 const EMPTY = Buffer.alloc(0);
 
 /**
@@ -307,8 +309,9 @@ export class WsTransport implements Transport {
       this.counters.framesIn++;
       this.counters.bytesIn += bytes;
       const q = this.#inbound.get(from);
-      if (q !== undefined && q.waiting.length > 0) q.waiting.push({ conn, frame });
-      else this.#deliver(conn, from, frame);
+      if (q === undefined || q.waiting.length === 0) this.#deliver(conn, from, frame);
+      else if (q.waiting.length < WAITING_MAX) q.waiting.push({ conn, frame });
+      else this.#peerLost(from, `${WAITING_MAX} frames wait behind a bulk lane frame that does not come`);
       return;
     }
     if (isBinary) {
