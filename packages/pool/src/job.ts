@@ -28,11 +28,11 @@
  *   takes items in bursts (a batch per GPU step), so the rate is taken from the end of
  *   one burst to the end of a later one, at least `RATE_WINDOW_MS` apart. A silence well
  *   past the consumer's step (its longest recent gap) counts as a slowdown; a window with
- *   a gap of twice its step in it is a stall (its process held up), not a rate, and is not
- *   used. What `n` active runners deliver is `n` over the median worker time per element
- *   of the last chunks run with `n` active: on a busy machine each of two runners is
- *   slower than one alone, and a busy moment makes a few chunks much slower. The job keeps the fewest runners whose delivery
- *   covers the demand times a margin (1.15; onto a count already seen, with a fifth more
+ *   a gap of twice its step in it is a stall (its process held up), not a rate, and is
+ *   not used. What `n` active runners deliver is `n` over the median worker time per
+ *   element of the last chunks run with `n` active: on a busy machine each of two runners
+ *   is slower than one alone, and a busy moment makes a few chunks much slower. The job
+ *   keeps the fewest runners whose delivery covers the demand times a margin (1.15; onto a count already seen, with a fifth more
  *   room): extra ones are suspended (they get no chunks); suspended ones resume when the
  *   demand is clearly (a tenth) above what the active ones make and the queue is
  *   draining. When a take found the queue empty the consumer starved: one more runner
@@ -131,9 +131,9 @@ const RATE_TICK_MS = 5;
 const RATE_WINDOW_MS = 8;
 /** Samples over which the least request delay gives the index's clock offset. */
 const SKEW_SAMPLES = 64;
-/** A silence this many times the longest gap between the consumer's bursts means it slowed down. */
+/** A silence this many times the consumer's longest gap between bursts: it stalled or slowed down (no rate yet). */
 const SILENCE = 1.5;
-/** A silence this many times the longest gap between bursts means it stopped or slowed down a lot. */
+/** A silence this many times its longest gap: it stopped or slowed down a lot, and the silence counts in its rate. */
 const STOPPED = 3;
 /** A gap in the measured window this many times the consumer's step is a stall: no rate is taken. */
 const STALL = 2;
@@ -825,9 +825,11 @@ export class JobRun {
    * of one burst to the end of a later one (a report followed by a gap of BURST_GAP_MS):
    * whole bursts over whole gaps, at least RATE_WINDOW_MS long. A consumer that never
    * pauses that long has no bursts; then any two reports do. If it has since been silent
-   * for longer than SILENCE times its longest recent gap (and RATE_WINDOW_MS), it slowed
-   * down or stopped: the silence counts. Only valid while no take found the queue empty (the consumer
-   * never waited), so its pops are what it asked for.
+   * for longer than SILENCE times its longest recent gap (and RATE_WINDOW_MS), it stalled
+   * or slowed down: no rate is taken until the silence passes STOPPED times that gap (and
+   * twice RATE_WINDOW_MS), and then the silence counts. A window with a gap of STALL times
+   * that gap in it gives no rate either. Only valid while no take found the queue empty
+   * (the consumer never waited), so its pops are what it asked for.
    */
   #demand(): number | undefined {
     const pops = this.#pops;
