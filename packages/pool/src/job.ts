@@ -32,10 +32,10 @@
  *   not used. What `n` active runners deliver is `n` over the median worker time per
  *   element of the last chunks run with `n` active: on a busy machine each of two runners
  *   is slower than one alone, and a busy moment makes a few chunks much slower. The job
- *   keeps the fewest runners whose delivery covers the demand times a margin (1.15; onto a count already seen, with a fifth more
- *   room): extra ones are suspended (they get no chunks); suspended ones resume when the
- *   demand is clearly (a tenth) above what the active ones make and the queue is
- *   draining. When a take found the queue empty the consumer starved: one more runner
+ *   keeps the fewest runners whose delivery covers the demand times a margin (1.15;
+ *   onto a count already seen, with a fifth more room): extra ones are suspended (they
+ *   get no chunks); suspended ones resume when the demand is clearly (a tenth) above what
+ *   the active ones make and the queue is draining. When a take found the queue empty the consumer starved: one more runner
  *   resumes per decision, and if that happens soon after a shrink the margin grows by a
  *   quarter (at most 2), which damps oscillation; it decays back in about a second, so
  *   that a consumer whose demand keeps changing does not ratchet it up. After a change
