@@ -17,6 +17,29 @@ export function mac(secret: Uint8Array, ...parts: string[]): string {
   return createHmac('sha256', secret).update(parts.join('\n')).digest('hex');
 }
 
+/**
+ * The two proofs of a handshake, under the labels of one kind of connection: the
+ * WebSocket's (`''`: 'auth', 'welcome') or the bulk lane's (`'bulk-'`). The dialer
+ * answers the listener's challenge with {@link dialerProof}; the listener welcomes it with
+ * {@link listenerProof}.
+ */
+export type ProofScope = '' | 'bulk-';
+
+/** The dialer's proof: over the listener's nonce, its own, its id and the listener's. */
+export function dialerProof(secret: Uint8Array, scope: ProofScope, listenerNonce: string, dialerNonce: string, dialerId: string, listenerId: string): string {
+  return mac(secret, `${scope}auth`, listenerNonce, dialerNonce, dialerId, listenerId);
+}
+
+/** The listener's proof: over the dialer's nonce, its own, its id and the dialer's. */
+export function listenerProof(secret: Uint8Array, scope: ProofScope, dialerNonce: string, listenerNonce: string, listenerId: string, dialerId: string): string {
+  return mac(secret, `${scope}welcome`, dialerNonce, listenerNonce, listenerId, dialerId);
+}
+
+/** Whether `m` has the shape of an answer to a challenge: `t: 'auth'`, an id of 1-256 characters, a nonce of at most 128. */
+export function isAnswer(m: Record<string, unknown>): m is Record<string, unknown> & { t: 'auth'; id: string; nonce: string } {
+  return m.t === 'auth' && typeof m.id === 'string' && m.id.length > 0 && m.id.length <= 256 && typeof m.nonce === 'string' && m.nonce.length <= 128;
+}
+
 /** Constant-time comparison of two hex MACs. */
 export function macEqual(a: unknown, b: string): boolean {
   if (typeof a !== 'string' || a.length !== b.length) return false;

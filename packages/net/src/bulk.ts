@@ -27,7 +27,7 @@
  */
 import { connect, createServer } from 'node:net';
 import type { Server, Socket } from 'node:net';
-import { mac, macEqual, nonce } from './auth.js';
+import { dialerProof, isAnswer, listenerProof, macEqual, nonce } from './auth.js';
 
 /** Most chunks in one frame on a lane. */
 const MAX_CHUNKS = 4096;
@@ -151,14 +151,12 @@ export class BulkLanes {
       if (buffered.byteLength > 4 + len) return fail('data after the handshake answer');
       const m = parseMessage(buffered.subarray(4));
       const self = this.#o.self();
-      if (m === null || m.t !== 'auth' || typeof m.id !== 'string' || m.id.length === 0 || m.id.length > 256 || typeof m.nonce !== 'string' || m.nonce.length > 128) {
-        return fail('malformed authentication message');
-      }
-      if (!macEqual(m.mac, mac(this.#o.secret, 'bulk-auth', myNonce, m.nonce, m.id, self))) return fail(`peer '${m.id}' failed authentication (wrong cluster secret)`);
+      if (m === null || !isAnswer(m)) return fail('malformed authentication message');
+      if (!macEqual(m.mac, dialerProof(this.#o.secret, 'bulk-', myNonce, m.nonce, m.id, self))) return fail(`peer '${m.id}' failed authentication (wrong cluster secret)`);
       clearTimeout(timer);
       peer = m.id;
       authed = true;
-      writeMessage(socket, { t: 'welcome', id: self, mac: mac(this.#o.secret, 'bulk-welcome', m.nonce, myNonce, self, m.id) });
+      writeMessage(socket, { t: 'welcome', id: self, mac: listenerProof(this.#o.secret, 'bulk-', m.nonce, myNonce, self, m.id) });
       this.#out.get(m.id)?.destroy();
       this.#out.set(m.id, socket);
     });
@@ -274,12 +272,12 @@ class LaneReader {
     }
     this.#theirNonce = m.nonce;
     const self = this.#o.self();
-    this.#write({ t: 'auth', id: self, nonce: this.#myNonce, mac: mac(this.#o.secret, 'bulk-auth', m.nonce, this.#myNonce, self, this.#peer) });
+    this.#write({ t: 'auth', id: self, nonce: this.#myNonce, mac: dialerProof(this.#o.secret, 'bulk-', m.nonce, this.#myNonce, self, this.#peer) });
     this.#need(4, (b) => this.#message(b, (w) => this.#welcome(w)));
   }
 
   #welcome(m: Record<string, unknown>): void {
-    const expected = mac(this.#o.secret, 'bulk-welcome', this.#myNonce, this.#theirNonce, this.#peer, this.#o.self());
+    const expected = listenerProof(this.#o.secret, 'bulk-', this.#myNonce, this.#theirNonce, this.#peer, this.#o.self());
     if (m.t !== 'welcome' || m.id !== this.#peer || !macEqual(m.mac, expected)) return this.fail('the sender failed authentication (wrong cluster secret?)');
     this.authed = true;
     this.onAuthed();

@@ -21,7 +21,7 @@ import { WebSocket, WebSocketServer } from 'ws';
 import type { RawData } from 'ws';
 import { frameBytes } from '@quicksand/core';
 import type { Frame, Transport, TransportHandlers } from '@quicksand/core';
-import { mac, macEqual, nonce } from './auth.js';
+import { dialerProof, isAnswer, listenerProof, macEqual, nonce } from './auth.js';
 import { BulkLanes } from './bulk.js';
 import type { AuthRequest, Challenge, Welcome } from './auth.js';
 
@@ -431,14 +431,14 @@ export class WsTransport implements Transport {
         address: this.#url,
         ...(this.#bulkPort !== null ? { bulk: this.#bulkPort } : {}),
         nonce: conn.myNonce,
-        mac: mac(this.#secret, 'auth', msg.nonce, conn.myNonce, this.self, msg.id),
+        mac: dialerProof(this.#secret, '', msg.nonce, conn.myNonce, this.self, msg.id),
       };
       conn.ws.send(JSON.stringify(auth));
       return;
     }
     const id = conn.theirId;
     if (msg.t === 'welcome' && id !== null && conn.theirNonce !== null) {
-      const expected = mac(this.#secret, 'welcome', conn.myNonce, conn.theirNonce, id, this.self);
+      const expected = listenerProof(this.#secret, '', conn.myNonce, conn.theirNonce, id, this.self);
       if (msg.id !== id || !macEqual(msg.mac, expected)) {
         this.#drop(conn, 'the server failed authentication (wrong cluster secret?)');
         return;
@@ -454,12 +454,12 @@ export class WsTransport implements Transport {
 
   /** Listening side: check the answer, then welcome. */
   #serverHandshake(conn: Conn, msg: Record<string, unknown>): void {
-    const m = msg as Partial<AuthRequest>;
-    if (m.t !== 'auth' || typeof m.id !== 'string' || m.id.length === 0 || m.id.length > 256 || typeof m.nonce !== 'string' || m.nonce.length > 128 || (m.kind !== 'node' && m.kind !== 'client')) {
+    if (!isAnswer(msg) || (msg.kind !== 'node' && msg.kind !== 'client')) {
       this.#drop(conn, 'malformed authentication message');
       return;
     }
-    const expected = mac(this.#secret, 'auth', conn.myNonce, m.nonce, m.id, this.self);
+    const m = msg as typeof msg & Pick<AuthRequest, 'kind'> & Partial<AuthRequest>;
+    const expected = dialerProof(this.#secret, '', conn.myNonce, m.nonce, m.id, this.self);
     if (!macEqual(m.mac, expected)) {
       this.#drop(conn, `peer '${m.id}' failed authentication (wrong cluster secret)`);
       return;
@@ -471,7 +471,7 @@ export class WsTransport implements Transport {
     conn.peerKind = m.kind;
     if (m.kind === 'node' && typeof m.address === 'string') this.addPeer(m.id, m.address);
     this.#lost.delete(m.id);
-    const welcome: Welcome = { t: 'welcome', id: this.self, mac: mac(this.#secret, 'welcome', m.nonce, conn.myNonce, this.self, m.id), info: this.#welcomeInfo() };
+    const welcome: Welcome = { t: 'welcome', id: this.self, mac: listenerProof(this.#secret, '', m.nonce, conn.myNonce, this.self, m.id), info: this.#welcomeInfo() };
     conn.ws.send(JSON.stringify(welcome));
     this.#authed(conn, m.id);
     // Clients cannot be dialed: answer them on their own connection.
