@@ -210,15 +210,15 @@ class LaneReader {
   readonly #o: BulkLanesOptions;
   readonly #peer: string;
   readonly #write: (msg: object) => void;
-  #buf: Uint8Array = Buffer.allocUnsafe(4);
+  #buf: Buffer = Buffer.allocUnsafe(4);
   #at = 0;
-  #then: (buf: Uint8Array) => void;
+  #then: (buf: Buffer) => void;
   #myNonce = nonce();
   #theirNonce = '';
-  #chunks: Uint8Array[] = [];
+  #chunks: Buffer[] = [];
   #next = 0;
   #failed = false;
-  /** Bytes of a frame read so far (its count, lengths or chunks). */
+  /** Whether part of a frame has been read (its count, lengths or chunks). */
   #inFrame = false;
   readonly onread = {
     buffer: (): Uint8Array => this.#buf.subarray(this.#at),
@@ -249,15 +249,15 @@ class LaneReader {
   }
 
   /** Reads `n` bytes next (n > 0), then calls `then` with them. */
-  #need(n: number, then: (buf: Uint8Array) => void): void {
+  #need(n: number, then: (buf: Buffer) => void): void {
     this.#buf = Buffer.allocUnsafe(n);
     this.#at = 0;
     this.#then = then;
   }
 
   /** Handles a handshake message's length prefix (in `b`), then reads the message. */
-  #message(b: Uint8Array, handle: (m: Record<string, unknown>) => void): void {
-    const len = Buffer.from(b.buffer, b.byteOffset, 4).readUInt32LE(0);
+  #message(b: Buffer, handle: (m: Record<string, unknown>) => void): void {
+    const len = b.readUInt32LE(0);
     if (len === 0 || len > MESSAGE_MAX) return this.fail('bad handshake message length');
     this.#need(len, (body) => {
       const m = parseMessage(body);
@@ -284,25 +284,24 @@ class LaneReader {
     this.#need(4, (b) => this.#count(b));
   }
 
-  #count(b: Uint8Array): void {
+  #count(b: Buffer): void {
     this.#inFrame = true;
-    const n = Buffer.from(b.buffer, b.byteOffset, 4).readUInt32LE(0);
+    const n = b.readUInt32LE(0);
     if (n === 0 || n > MAX_CHUNKS) return this.fail(`a frame of ${n} chunks (1 to ${MAX_CHUNKS} allowed)`);
     this.#need(4 * n, (lens) => this.#lengths(lens, n));
   }
 
-  #lengths(lens: Uint8Array, n: number): void {
-    const view = Buffer.from(lens.buffer, lens.byteOffset, 4 * n);
-    let total = 0;
+  #lengths(lens: Buffer, n: number): void {
     const sizes: number[] = [];
+    let total = 0;
     for (let i = 0; i < n; i++) {
-      const len = view.readUInt32LE(4 * i);
-      total += len;
+      const len = lens.readUInt32LE(4 * i);
       sizes.push(len);
+      total += len;
     }
     if (total === 0) return this.fail('an empty frame');
     if (total > this.#o.maxFrameBytes) return this.fail(`a frame of ${total} bytes (limit ${this.#o.maxFrameBytes})`);
-    this.#chunks = sizes.map((len) => (len === 0 ? new Uint8Array(0) : Buffer.allocUnsafe(len)));
+    this.#chunks = sizes.map((len) => Buffer.allocUnsafe(len));
     this.#next = 0;
     this.#chunk();
   }
