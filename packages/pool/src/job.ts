@@ -35,11 +35,12 @@
  *   keeps the fewest runners whose delivery covers the demand times a margin (1.15;
  *   onto a count already seen, with a fifth more room): extra ones are suspended (they
  *   get no chunks); suspended ones resume when the demand is clearly (a tenth) above what
- *   the active ones make and the queue is draining. When a take found the queue empty the consumer starved: one more runner
- *   resumes per decision, and if that happens soon after a shrink the margin grows by a
- *   quarter (at most 2), which damps oscillation; it decays back in about a second, so
- *   that a consumer whose demand keeps changing does not ratchet it up. After a change
- *   the job waits one window before the next. See `rateMatchMs` in the pool benchmark.
+ *   the active ones make and the queue is draining. When a take found the queue empty
+ *   the consumer starved: one more runner resumes per decision, and if that happens soon
+ *   after a shrink the margin grows by a quarter (at most 2), which damps oscillation; it
+ *   decays back in about a second, so that a consumer whose demand keeps changing does
+ *   not ratchet it up. After a change the job waits one window before the next. See
+ *   `rateMatchMs` in the pool benchmark.
  * - A task that throws fails the job with a TaskError naming the element's position and
  *   carrying the original error as `cause`. An abort (signal) fails it with AbortedError.
  *   Either way every runner is told to cancel the job: running chunks stop between two
@@ -917,13 +918,8 @@ export class JobRun {
 
   /** True when the queue is shorter than a window ago: the active runners make too little. */
   #draining(now: number, length: number): boolean {
-    const i = this.#windowStart(now);
+    const i = this.#sampleAt(now - RATE_WINDOW_MS);
     return i >= 0 && length < this.#samples[i]![1];
-  }
-
-  /** The newest queue sample at least RATE_WINDOW_MS old, or -1 when there is none yet. */
-  #windowStart(now: number): number {
-    return this.#sampleAt(now - RATE_WINDOW_MS);
   }
 
   /** The newest queue sample taken at or before `t`, or -1 when there is none. */
