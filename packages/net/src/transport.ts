@@ -69,8 +69,8 @@ interface Conn {
   /** Dialing side: the id and nonce from the server's challenge, once answered. */
   theirId: string | null;
   theirNonce: string | null;
-  /** Dialing side: the bulk lane port the node announced in its challenge. */
-  theirBulk: number | null;
+  /** Dialing side: the bulk lane port the node announced in its challenge (checked when dialed). */
+  theirBulk: unknown;
   timer: NodeJS.Timeout | null;
   /** Dialing side: told the outcome of the handshake (used to join through a seed). */
   onWelcome: ((id: string, info: unknown) => void) | null;
@@ -423,7 +423,7 @@ export class WsTransport implements Transport {
       }
       conn.theirId = msg.id;
       conn.theirNonce = msg.nonce;
-      conn.theirBulk = typeof msg.bulk === 'number' ? msg.bulk : null;
+      conn.theirBulk = msg.bulk;
       const auth: AuthRequest = {
         t: 'auth',
         id: this.self,
@@ -445,7 +445,7 @@ export class WsTransport implements Transport {
       }
       this.#authed(conn, id);
       if (!this.#send.has(id)) this.#send.set(id, conn);
-      if (conn.url !== null && conn.theirBulk !== null) this.#dialLane(id, conn.url, conn.theirBulk);
+      if (conn.url !== null) this.#dialLane(id, conn.url, conn.theirBulk);
       conn.onWelcome?.(id, (msg as unknown as Welcome).info);
       return;
     }
