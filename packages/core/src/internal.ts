@@ -6,7 +6,7 @@
  * @packageDocumentation
  */
 /** @internal */
-export { Runtime, CONTROLLER_ID, agentId, MSG_CALL, MSG_CALL_SAME, MSG_OK, MSG_ERR, MSG_MOVED, MSG_EVENT } from './runtime.js';
+export { Runtime, CONTROLLER_ID, agentId, MSG_CALL, MSG_CALLS, MSG_OK, MSG_OKS, MSG_ERR, MSG_MOVED, MSG_EVENT } from './runtime.js';
 export type { RuntimeOptions, NodeBudget, NodeUsage, MigrateOutResult } from './runtime.js';
 /** @internal */
 export { attachAgent, attachController, viewFrom, killInProcessNode } from './cluster.js';

@@ -11,9 +11,12 @@
  * - Calls that arrive while the proclet migrates queue on the source and are answered
  *   MOVED once the target holds it (or run in place if the migration fails).
  * - Messages to one peer keep their order; all messages queued for a peer in one tick go
- *   out as one frame (per-peer batching, at most BATCH_MAX messages). Within a frame, a
- *   call to the same proclet and method as the call before it names neither
- *   (MSG_CALL_SAME), so a pipelined stream of calls costs little more than its arguments.
+ *   out as one frame (per-peer batching, at most BATCH_MAX calls or replies). Within a
+ *   frame, consecutive calls to the same proclet and method travel as one run (MSG_CALLS:
+ *   the ids and method once, then a column of call ids and one of argument lists), and
+ *   consecutive results as one MSG_OKS (a column of ids, one of values), so a pipelined
+ *   stream of calls costs little more than its arguments: no array per call or reply is
+ *   built, encoded or decoded.
  *
  * Invariants: `pending` holds exactly the calls this runtime sent and has no answer for;
  * a proclet id is ACTIVE on at most one node at a time (the source turns GONE only after
@@ -57,10 +60,12 @@ export const MSG_ERR = 3; // [3, callId, wireError]
 export const MSG_MOVED = 4; // [4, callId, procletId, node | null]
 export const MSG_EVENT = 5; // [5, topic, payload]
 /**
- * A call to the same proclet and method as the frame's previous call (pipelined calls
- * mostly are): the ids and method names are sent once per frame, not once per call.
+ * Consecutive calls to one proclet and method (pipelined calls mostly are), in order: the
+ * proclet id and method are sent once, then the calls' ids and argument lists as columns.
  */
-export const MSG_CALL_SAME = 6; // [6, callId, args]
+export const MSG_CALLS = 7; // [7, procletId, method, callId[], args[]]
+/** Consecutive successful results, in order, as a column of call ids and one of values. */
+export const MSG_OKS = 8; // [8, callId[], value[]]
 
 /** Id of the controller proclet. */
 export const CONTROLLER_ID = '@controller';
@@ -78,11 +83,22 @@ export const agentId = (node: string): string => `@${node}`;
 const MAX_HOPS = 32;
 const RESOLVED = Promise.resolve();
 /**
- * A peer's batch is sent as soon as it holds this many messages, without waiting for the
+ * The resolving functions of the promise made last with `new Promise(takeResolvers)`: one
+ * executor shared by every remote call, where a closure per call would cost an allocation
+ * (and its context) on the pipelined path. Read them right after the constructor returns.
+ */
+let takenResolve: (v: unknown) => void = () => undefined;
+let takenReject: (e: unknown) => void = () => undefined;
+function takeResolvers(resolve: (v: unknown) => void, reject: (e: unknown) => void): void {
+  takenResolve = resolve;
+  takenReject = reject;
+}
+/**
+ * A peer's batch is sent as soon as it holds this many calls or replies, without waiting for the
  * end of the tick: the receiver starts on it while this side keeps producing, so the two
  * processes overlap instead of taking turns.
  */
-const BATCH_MAX = 128;
+const BATCH_MAX = 256;
 const MAX_TOMBSTONES = 100_000;
 const DESTROYED = '';
 
@@ -268,11 +284,11 @@ export class Runtime {
       if (hops > 0) return Promise.reject(this.#nodeLostError(node, this.#lost.get(node)!, [pid]));
       return this.locate(pid).then((n) => this.#send(pid, method, args, n, hops + 1));
     }
-    return new Promise((resolve, reject) => {
-      const callId = this.#pending.add({ resolve, reject, pid, method, args, node, hops });
-      this.counters.callsSent++;
-      this.#enqueueCall(node, callId, pid, method, args);
-    });
+    const promise = new Promise(takeResolvers);
+    const callId = this.#pending.add({ resolve: takenResolve, reject: takenReject, pid, method, args, node, hops });
+    this.counters.callsSent++;
+    this.#enqueueCall(node, callId, pid, method, args);
+    return promise;
   }
 
   /**
@@ -320,7 +336,7 @@ export class Runtime {
     // Most ticks talk to one peer: remember its box.
     let box = node === this.#lastNode ? this.#lastBox : this.#outbox.get(node);
     if (box === undefined) {
-      box = { msgs: [], pid: null, method: null };
+      box = { msgs: [], count: 0, tail: null };
       this.#outbox.set(node, box);
     }
     this.#lastNode = node;
@@ -331,23 +347,50 @@ export class Runtime {
   #enqueue(node: string, msg: unknown[]): void {
     const box = this.#box(node);
     box.msgs.push(msg);
+    box.tail = null;
     this.#queued(node, box);
   }
 
   #enqueueCall(node: string, callId: number, pid: string, method: string, args: unknown[]): void {
     const box = this.#box(node);
-    if (box.pid === pid && box.method === method) {
-      box.msgs.push([MSG_CALL_SAME, callId, args]);
+    const t = box.tail;
+    if (t !== null && t[0] === MSG_CALLS && t[1] === pid && t[2] === method) {
+      (t[3] as number[]).push(callId);
+      (t[4] as unknown[][]).push(args);
+    } else if (t !== null && t[0] === MSG_CALL && t[2] === pid && t[3] === method) {
+      // The second call of a run: the single call becomes a run.
+      const run = [MSG_CALLS, pid, method, [t[1], callId], [t[4], args]];
+      box.msgs[box.msgs.length - 1] = run;
+      box.tail = run;
     } else {
-      box.msgs.push([MSG_CALL, callId, pid, method, args]);
-      box.pid = pid;
-      box.method = method;
+      const m = [MSG_CALL, callId, pid, method, args];
+      box.msgs.push(m);
+      box.tail = m;
+    }
+    this.#queued(node, box);
+  }
+
+  /** Queues a call's result for the node that called. */
+  #enqueueOk(node: string, callId: number, value: unknown): void {
+    const box = this.#box(node);
+    const t = box.tail;
+    if (t !== null && t[0] === MSG_OKS) {
+      (t[1] as number[]).push(callId);
+      (t[2] as unknown[]).push(value);
+    } else if (t !== null && t[0] === MSG_OK) {
+      const run = [MSG_OKS, [t[1], callId], [t[2], value]];
+      box.msgs[box.msgs.length - 1] = run;
+      box.tail = run;
+    } else {
+      const m = [MSG_OK, callId, value];
+      box.msgs.push(m);
+      box.tail = m;
     }
     this.#queued(node, box);
   }
 
   #queued(node: string, box: Box): void {
-    if (box.msgs.length >= BATCH_MAX) {
+    if (++box.count >= BATCH_MAX) {
       this.#outbox.delete(node);
       this.#lastBox = undefined;
       this.#sendBox(node, box.msgs);
@@ -397,14 +440,14 @@ export class Runtime {
     try {
       frame = this.codec.encode(box);
     } catch {
-      frame = this.#encodeEach(node, expandCalls(box));
+      frame = this.#encodeEach(node, expandRuns(box));
       if (frame === null) return;
     }
     const limit = this.transport.maxFrameBytes;
     if (limit !== undefined && frameBytes(frame) > limit) {
-      if (box.length > 1) {
+      if (box.length > 1 || isRun(box[0])) {
         // Too big together: send each message alone.
-        for (const msg of expandCalls(box)) this.#sendOne(node, msg, limit);
+        for (const msg of expandRuns(box)) this.#sendOne(node, msg, limit);
         return;
       }
       this.#tooBig(node, box[0] as unknown[], frameBytes(frame), limit);
@@ -471,9 +514,9 @@ export class Runtime {
   }
 
   #failUnsendable(box: unknown[], mkErr: (pid: string) => Error): void {
-    for (const msg of box) {
+    for (const msg of expandRuns(box)) {
       const m = msg as unknown[];
-      if (m[0] === MSG_CALL || m[0] === MSG_CALL_SAME) {
+      if (m[0] === MSG_CALL) {
         const p = this.#pending.take(m[1] as number);
         p?.reject(mkErr(p.pid));
       }
@@ -493,12 +536,10 @@ export class Runtime {
       this.transport.disconnect(from, 'frame is not a list of messages');
       return;
     }
-    // The frame's last call, for MSG_CALL_SAME.
-    const last: LastCall = { pid: null, method: null };
     for (const m of msgs) {
       let problem: string | null;
       try {
-        problem = this.#onMessage(from, m, last);
+        problem = this.#onMessage(from, m);
       } catch (e) {
         problem = `message could not be handled: ${(e as Error).message}`;
       }
@@ -510,7 +551,7 @@ export class Runtime {
   }
 
   /** Handles one message of a frame; returns a protocol problem, or null. */
-  #onMessage(from: string, m: unknown, last: LastCall): string | null {
+  #onMessage(from: string, m: unknown): string | null {
     if (!Array.isArray(m)) return 'message is not a list';
     switch (m[0]) {
       case MSG_CALL: {
@@ -519,16 +560,34 @@ export class Runtime {
         const method: unknown = m[3];
         const args: unknown = m[4];
         if (typeof callId !== 'number' || typeof pid !== 'string' || typeof method !== 'string' || !Array.isArray(args)) return 'malformed call message';
-        last.pid = pid;
-        last.method = method;
         this.#serve(from, callId, pid, method, args);
         return null;
       }
-      case MSG_CALL_SAME: {
-        const callId: unknown = m[1];
-        const args: unknown = m[2];
-        if (typeof callId !== 'number' || !Array.isArray(args) || last.pid === null) return 'malformed call message';
-        this.#serve(from, callId, last.pid, last.method!, args);
+      case MSG_CALLS: {
+        const pid: unknown = m[1];
+        const method: unknown = m[2];
+        const ids: unknown = m[3];
+        const argsList: unknown = m[4];
+        if (typeof pid !== 'string' || typeof method !== 'string' || !Array.isArray(ids) || !Array.isArray(argsList) || ids.length !== argsList.length) return 'malformed call run';
+        // The whole run is checked before any of it runs.
+        for (let i = 0; i < ids.length; i++) {
+          if (typeof ids[i] !== 'number' || !Array.isArray(argsList[i])) return 'malformed call run';
+        }
+        for (let i = 0; i < ids.length; i++) this.#serve(from, ids[i] as number, pid, method, argsList[i] as unknown[]);
+        return null;
+      }
+      case MSG_OKS: {
+        const ids: unknown = m[1];
+        const values: unknown = m[2];
+        if (!Array.isArray(ids) || !Array.isArray(values) || ids.length !== values.length) return 'malformed reply run';
+        for (let i = 0; i < ids.length; i++) {
+          const callId: unknown = ids[i];
+          if (typeof callId !== 'number') return 'malformed reply run';
+          const p = this.#pending.get(callId);
+          if (p === undefined || p.node !== from) continue; // late or foreign reply: ignore
+          this.#pending.take(callId);
+          p.resolve(values[i]);
+        }
         return null;
       }
       case MSG_OK:
@@ -616,12 +675,12 @@ export class Runtime {
         }
         if (r instanceof Promise) {
           r.then(
-            (v) => this.#enqueue(from, [MSG_OK, callId, v]),
+            (v) => this.#enqueueOk(from, callId, v),
             (e: unknown) => this.#enqueue(from, [MSG_ERR, callId, toWireError(e)]),
           );
         } else {
           // A plain method's value: answered at once, no promise.
-          this.#enqueue(from, [MSG_OK, callId, r]);
+          this.#enqueueOk(from, callId, r);
         }
         return;
       }
@@ -959,26 +1018,37 @@ export class Runtime {
   }
 }
 
-/** The last call of a frame, written or read: a MSG_CALL_SAME repeats its proclet and method. */
-interface LastCall {
-  pid: string | null;
-  method: string | null;
+/** The messages queued for one peer (its next frame). */
+interface Box {
+  msgs: unknown[][];
+  /** Calls, replies and other messages in `msgs` (a run counts each of its calls or replies). */
+  count: number;
+  /** The last message when it is a call or result that the next one may join into a run. */
+  tail: unknown[] | null;
 }
 
-/** The messages queued for one peer (its next frame), and the last call among them. */
-interface Box extends LastCall {
-  msgs: unknown[];
+function isRun(m: unknown): boolean {
+  return Array.isArray(m) && (m[0] === MSG_CALLS || m[0] === MSG_OKS);
 }
 
-/** `box` with every MSG_CALL_SAME written out in full, to send its messages apart. */
-function expandCalls(box: unknown[]): unknown[] {
-  let last: unknown[] | null = null;
-  return box.map((msg) => {
+/** `box` with every run written out as single calls and results, to send its messages apart. */
+function expandRuns(box: unknown[]): unknown[] {
+  const out: unknown[] = [];
+  for (const msg of box) {
     const m = msg as unknown[];
-    if (m[0] === MSG_CALL) last = m;
-    else if (m[0] === MSG_CALL_SAME && last !== null) return [MSG_CALL, m[1], last[2], last[3], m[2]];
-    return m;
-  });
+    if (m[0] === MSG_CALLS) {
+      const ids = m[3] as number[];
+      const argsList = m[4] as unknown[][];
+      for (let i = 0; i < ids.length; i++) out.push([MSG_CALL, ids[i], m[1], m[2], argsList[i]]);
+    } else if (m[0] === MSG_OKS) {
+      const ids = m[1] as number[];
+      const values = m[2] as unknown[];
+      for (let i = 0; i < ids.length; i++) out.push([MSG_OK, ids[i], values[i]]);
+    } else {
+      out.push(m);
+    }
+  }
+  return out;
 }
 
 function describeMessage(m: unknown[]): string {

@@ -69,8 +69,9 @@ describe('calls — local and remote through a Ref', () => {
 
   it('sends repeated calls in one frame compactly, and still fails only the one that cannot cross the wire', async () => {
     const ref = await cluster.create(CounterType, [], { node: 'n1' });
-    // One tick, one frame: the calls after the first repeat its proclet and method, and
-    // the first one cannot be encoded (the frame is then sent call by call, written out).
+    // One tick, one frame: the ten calls travel as one run (one proclet id and method, a
+    // column of ids, one of arguments), and the first one cannot be encoded (the frame is
+    // then sent call by call, written out).
     const bad = ref.call('add', { f: () => 1 } as unknown as number);
     const good = Array.from({ length: 9 }, () => ref.call('add', 1));
     expect(await rejects(bad)).to.be.instanceOf(CodecError);

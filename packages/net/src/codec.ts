@@ -4,7 +4,7 @@
  * keep their type (`moreTypes`).
  *
  * Large typed arrays (32 KiB or more) found near the top of a value, in small arrays and
- * objects up to five levels down (where migration state and bulk payloads sit), travel
+ * objects up to six levels down (where migration state and bulk payloads sit), travel
  * out of band: the frame is a header chunk followed by the arrays themselves, so the
  * sender copies nothing and the receiver decodes views into the received bytes. Deeper or
  * inside large collections they are packed inline (correct, one more copy).
@@ -21,10 +21,12 @@ const OOB_TAG = 0xc1;
 const EXT_TYPE = 0x71;
 /**
  * Scan at most this many entries of an array or object for large typed arrays, this many
- * levels down. The top level (a frame's list of messages) is scanned whole.
+ * levels down. The top level (a frame's list of messages) is scanned whole, and a
+ * message's arrays up to COLUMN_WIDTH long (a run's columns of arguments or results).
  */
 const SCAN_WIDTH = 64;
-const SCAN_DEPTH = 5;
+const SCAN_DEPTH = 6;
+const COLUMN_WIDTH = 256;
 
 type ViewCtor = new (buffer: ArrayBufferLike, byteOffset: number, length: number) => ArrayBufferView;
 const VIEWS: ViewCtor[] = [
@@ -85,6 +87,21 @@ function kindOf(v: ArrayBufferView): number {
   return VIEWS.indexOf(v.constructor as ViewCtor);
 }
 
+/** {@link extract} for a message's elements: its arrays up to COLUMN_WIDTH long are scanned whole. */
+function extractMessage(m: unknown[], out: Uint8Array[]): unknown[] {
+  let copy: unknown[] | null = null;
+  for (let i = 0; i < m.length; i++) {
+    const v: unknown = m[i];
+    if (v === null || typeof v !== 'object') continue;
+    const r = Array.isArray(v) ? (v.length > COLUMN_WIDTH ? v : extractEach(v, out, 3)) : extract(v, out, 2);
+    if (r !== v) {
+      copy ??= m.slice();
+      copy[i] = r;
+    }
+  }
+  return copy ?? m;
+}
+
 /**
  * Returns `value` with large typed arrays replaced by placeholders (copying only the
  * containers on the path to them), collecting the arrays' bytes in `out`.
@@ -116,12 +133,21 @@ function extract(value: unknown, out: Uint8Array[], depth: number): unknown {
   return copy ?? value;
 }
 
+/** Whether `xs` holds no objects (an argument list of numbers and strings, mostly). */
+function primitives(xs: unknown[]): boolean {
+  for (let i = 0; i < xs.length; i++) {
+    const v: unknown = xs[i];
+    if (v !== null && typeof v === 'object') return false;
+  }
+  return true;
+}
+
 /** `xs` with {@link extract} applied to its objects at `depth`, copied only if one changed. */
 function extractEach(xs: unknown[], out: Uint8Array[], depth: number): unknown[] {
   let copy: unknown[] | null = null;
   for (let i = 0; i < xs.length; i++) {
     const v: unknown = xs[i];
-    if (v === null || typeof v !== 'object') continue;
+    if (v === null || typeof v !== 'object' || (Array.isArray(v) && primitives(v))) continue;
     const r = extract(v, out, depth);
     if (r !== v) {
       copy ??= xs.slice();
@@ -133,8 +159,9 @@ function extractEach(xs: unknown[], out: Uint8Array[], depth: number): unknown[]
 
 /**
  * {@link extract} for a frame's value, usually a list of messages that are lists of
- * primitives (calls, replies): each message's elements are scanned straight away, without
- * extract's checks on the message itself, and only objects among them are looked into.
+ * primitives and columns (calls, replies, runs of them): each message's elements are
+ * scanned straight away, without extract's checks on the message itself, and only
+ * objects among them are looked into.
  */
 function extractFrame(value: unknown, out: Uint8Array[]): unknown {
   if (!Array.isArray(value)) return extract(value, out, 0);
@@ -142,7 +169,7 @@ function extractFrame(value: unknown, out: Uint8Array[]): unknown {
   for (let i = 0; i < value.length; i++) {
     const m: unknown = value[i];
     if (m === null || typeof m !== 'object') continue;
-    const r = Array.isArray(m) ? extractEach(m, out, 2) : extract(m, out, 1);
+    const r = Array.isArray(m) ? extractMessage(m, out) : extract(m, out, 1);
     if (r !== m) {
       copy ??= value.slice();
       copy[i] = r;

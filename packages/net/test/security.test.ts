@@ -86,11 +86,29 @@ describe('security — authentication and bad input at a node port', () => {
     await raw.closed;
   });
 
+  it('closes a connection that sends a malformed run of calls, and runs none of the run', async () => {
+    const ref = await cluster.create(CounterType, [], { node: 'n1' });
+    const codec = new MsgpackCodec();
+    const runs = [
+      [7, ref.id, 'add', [1, 2, 3], [[5], [5]]], // columns of different lengths
+      [7, ref.id, 'add', [1, 'two', 3], [[5], [5], [5]]], // a bad call id in the middle
+      [7, ref.id, 'add', [1, 2], [[5], 5]], // arguments that are not a list
+    ];
+    for (const run of runs) {
+      const raw = await open(url);
+      await authenticate(raw, secret, 'run-tester');
+      raw.ws.send(codec.encode([run]) as Uint8Array);
+      const { reason } = await raw.closed;
+      expect(reason).to.contain('malformed call run');
+    }
+    expect(await ref.call('add', 1)).to.equal(1);
+  });
+
   it('survives 10,000 random and truncated frames, unauthenticated and authenticated, and keeps serving', async function () {
     this.timeout(120_000);
     const rand = rng(2024);
     const codec = new MsgpackCodec();
-    const valid = codec.encode([[1, 7, '@n1', 'usage', []], [2, 3, { a: [1, 2, 3], s: 'x'.repeat(100) }]]) as Uint8Array;
+    const valid = codec.encode([[1, 7, '@n1', 'usage', []], [7, '@n1', 'usage', [8, 9], [[], []]], [2, 3, { a: [1, 2, 3], s: 'x'.repeat(100) }], [8, [4, 5], [1, 'x']]]) as Uint8Array;
     const frame = (i: number): Buffer => {
       const kind = i % 4;
       if (kind === 0) return randomBytes(1 + Math.floor(rand() * 256));
