@@ -46,7 +46,7 @@ import { formatBytes } from './options.js';
 import { CONTEXT, lookupType, resolveType } from './proclet.js';
 import type { ProcletContext, ProcletType } from './proclet.js';
 import { Ref } from './ref.js';
-import { PendingTable } from './pending.js';
+import { PendingCall, PendingTable } from './pending.js';
 import type { Pending } from './pending.js';
 import { ACTIVE, GONE, MIGRATING, Slot } from './slot.js';
 import type { Transport } from './transport.js';
@@ -285,7 +285,7 @@ export class Runtime {
       return this.locate(pid).then((n) => this.#send(pid, method, args, n, hops + 1));
     }
     const promise = new Promise(takeResolvers);
-    const callId = this.#pending.add({ resolve: takenResolve, reject: takenReject, pid, method, args, node, hops });
+    const callId = this.#pending.add(new PendingCall(takenResolve, takenReject, pid, method, args, node, hops));
     this.counters.callsSent++;
     this.#enqueueCall(node, callId, pid, method, args);
     return promise;
@@ -336,7 +336,7 @@ export class Runtime {
     // Most ticks talk to one peer: remember its box.
     let box = node === this.#lastNode ? this.#lastBox : this.#outbox.get(node);
     if (box === undefined) {
-      box = { msgs: [], count: 0, tail: null };
+      box = new Box();
       this.#outbox.set(node, box);
     }
     this.#lastNode = node;
@@ -1018,13 +1018,16 @@ export class Runtime {
   }
 }
 
-/** The messages queued for one peer (its next frame). */
-interface Box {
-  msgs: unknown[][];
+/**
+ * The messages queued for one peer (its next frame). A class, not an object literal, for
+ * the reason given at `PendingCall`: V8 never pretenures class instances.
+ */
+class Box {
+  readonly msgs: unknown[][] = new Array<unknown[]>();
   /** Calls, replies and other messages in `msgs` (a run counts each of its calls or replies). */
-  count: number;
+  count = 0;
   /** The last message when it is a call or result that the next one may join into a run. */
-  tail: unknown[] | null;
+  tail: unknown[] | null = null;
 }
 
 function isRun(m: unknown): boolean {
