@@ -37,13 +37,15 @@ export interface Pending {
  * call after 40,000 sequential calls). Instances of a class are never pretenured.
  */
 export class PendingCall implements Pending {
-  resolve: (v: unknown) => void;
-  reject: (e: unknown) => void;
-  pid: string;
-  method: string;
-  args: unknown[];
-  node: string;
-  hops: number;
+  // Declared, not defined: the constructor's assignments are the only stores (no class
+  // field definitions to run first on this hot path).
+  declare resolve: (v: unknown) => void;
+  declare reject: (e: unknown) => void;
+  declare pid: string;
+  declare method: string;
+  declare args: unknown[];
+  declare node: string;
+  declare hops: number;
 
   constructor(resolve: (v: unknown) => void, reject: (e: unknown) => void, pid: string, method: string, args: unknown[], node: string, hops: number) {
     this.resolve = resolve;
