@@ -23,7 +23,7 @@ import { formatBytes } from './options.js';
 import type { Frame } from './codec.js';
 import { defineProclet } from './proclet.js';
 import type { ProcletKind } from './proclet.js';
-import { agentId, wallClockMs } from './runtime.js';
+import { agentId, atWallClock } from './runtime.js';
 import { Scheduler } from './scheduler.js';
 import type { SchedulerTuning } from './scheduler.js';
 import type { MigrateOutResult, NodeUsage, Runtime } from './runtime.js';
@@ -402,8 +402,7 @@ export class Controller {
     if (at !== null) {
       // Scheduled: the node applies it on its own clock at `at`; the directory follows then.
       await this.#rt.invoke(agentId(node), 'setCapacity', [cpus, memory, at]);
-      const t = setTimeout(() => this.#recordCapacity(n, cpus, memory), Math.max(0, at - wallClockMs()));
-      t.unref();
+      atWallClock(at, () => this.#recordCapacity(n, cpus, memory), { unref: true });
       return { node, cpus: cpus ?? n.cpus, memory: memory ?? n.memory };
     }
     // Recorded first: a change racing this one (another node given a CPU at the same

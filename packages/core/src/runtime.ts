@@ -77,6 +77,23 @@ export const CONTROLLER_ID = '@controller';
 export function wallClockMs(): number {
   return performance.timeOrigin + performance.now();
 }
+/**
+ * Runs `fn` once `wallClockMs()` has reached `at`, never before: timers count whole
+ * milliseconds and may fire up to one early, so an early one waits out the rest. An
+ * unreferenced timer does not keep the process alive.
+ */
+export function atWallClock(at: number, fn: () => void, options: { unref?: boolean } = {}): { cancel(): void } {
+  let t: NodeJS.Timeout;
+  const arm = (): void => {
+    t = setTimeout(() => {
+      if (wallClockMs() < at) arm();
+      else fn();
+    }, Math.max(0, at - wallClockMs()));
+    if (options.unref === true) t.unref();
+  };
+  arm();
+  return { cancel: () => clearTimeout(t) };
+}
 /** Id of the agent proclet of a node. */
 export const agentId = (node: string): string => `@${node}`;
 
@@ -152,7 +169,7 @@ export class Runtime {
   readonly budget: NodeBudget | null;
   readonly transport: Transport;
   readonly #closeHooks: Array<() => void> = [];
-  readonly #capacityTimers = new Set<NodeJS.Timeout>();
+  readonly #capacityTimers = new Set<{ cancel(): void }>();
   /** Called when the node has left after a drain (the daemon exits). */
   onLeave: (() => void) | null = null;
   /** The cluster as seen from this runtime. */
@@ -957,10 +974,10 @@ export class Runtime {
   setCapacity(cpus: number | null, memory: number | null, at: number | null = null): void {
     if (this.budget === null) throw new CapacityError(`${this.id} is a client and has no capacity`);
     if (at !== null) {
-      const t = setTimeout(() => {
+      const t = atWallClock(at, () => {
         this.#capacityTimers.delete(t);
         if (!this.#closed) this.setCapacity(cpus, memory);
-      }, Math.max(0, at - wallClockMs()));
+      });
       this.#capacityTimers.add(t);
       return;
     }
@@ -1003,7 +1020,7 @@ export class Runtime {
     this.#flush();
     this.#closed = true;
     for (const fn of this.#closeHooks.splice(0)) fn();
-    for (const t of this.#capacityTimers) clearTimeout(t);
+    for (const t of this.#capacityTimers) t.cancel();
     if (this.#sizeTimer !== null) clearTimeout(this.#sizeTimer);
     const err = this.#closedError();
     for (const [callId, p] of [...this.#pending.entries()]) {

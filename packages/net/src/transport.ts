@@ -9,7 +9,9 @@
  * lane to that peer when there is one (see `bulk.ts`), with an empty message in its
  * place on the WebSocket, and is passed up there. A peer is reported lost once, when
  * one of its connections closes or it stays silent past `peerTimeoutMs` (heartbeat pings
- * every `heartbeatMs`), or when it cannot be dialed. Frames for a lost peer are dropped.
+ * every `heartbeatMs`; a client peer gets at least 30 s), or when it cannot be dialed.
+ * Silence is not judged at a heartbeat that comes late (this process was busy and has
+ * not read its sockets yet). Frames for a lost peer are dropped.
  *
  * Invariants: no data frame is passed up before the connection is authenticated; a
  * malformed or oversized frame, a text frame after authentication, or a binary frame
@@ -93,6 +95,12 @@ interface Inbound {
   waiting: Array<{ conn: Conn; frame: Frame | null }>;
   lane: Uint8Array[][];
 }
+/**
+ * A node drops a silent client after this long (or `peerTimeoutMs`, if longer). A client
+ * hosts nothing, and a dead one's connection closes anyway; one that is merely busy (a
+ * long synchronous task in the user's process) would otherwise lose every node at once.
+ */
+const CLIENT_TIMEOUT_MS = 30_000;
 /** Close code of a clean departure (the runtime closed first). */
 const LEFT_CODE = 4100;
 
@@ -123,6 +131,7 @@ export class WsTransport implements Transport {
   #bulkPort: number | null = null;
   readonly #inbound = new Map<string, Inbound>();
   #heartbeat: NodeJS.Timeout | null = null;
+  #lastBeat = Date.now();
   #closing = false;
   /** Counters for stats and tests. */
   readonly counters = { framesIn: 0, framesOut: 0, bytesIn: 0, bytesOut: 0, rejected: 0, laneFramesIn: 0, laneFramesOut: 0 };
@@ -536,9 +545,15 @@ export class WsTransport implements Transport {
 
   #beat(): void {
     const now = Date.now();
+    // A beat that comes late means this process was busy (a long synchronous task, a GC
+    // pause) and what peers sent meanwhile is still unread: timers run before the event
+    // loop reads sockets. Their silence is judged at the next beat, once that is read.
+    const late = now - this.#lastBeat > 2 * this.#heartbeatMs;
+    this.#lastBeat = now;
     for (const conn of this.#conns) {
       if (!conn.authed) continue;
-      if (now - conn.lastSeen > this.#peerTimeoutMs) {
+      const limit = conn.peerKind === 'client' ? Math.max(this.#peerTimeoutMs, CLIENT_TIMEOUT_MS) : this.#peerTimeoutMs;
+      if (!late && now - conn.lastSeen > limit) {
         this.#log(`quicksand: ${this.self}: ${conn.peer ?? 'a peer'} silent for ${now - conn.lastSeen} ms; considered lost`);
         conn.ws.terminate();
         continue;
