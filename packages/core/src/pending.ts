@@ -107,6 +107,19 @@ export class PendingTable {
     return p;
   }
 
+  /** Removes and returns the call with this id if it is in flight to `node`. */
+  takeFrom(id: number, node: string): Pending | undefined {
+    const slot = id & (SLOTS - 1);
+    if (this.#ids[slot] !== id) return undefined;
+    const p = this.#calls[slot]!;
+    if (p.node !== node) return undefined;
+    this.#calls[slot] = undefined;
+    this.#ids[slot] = -1;
+    this.#free.push(slot);
+    this.#size--;
+    return p;
+  }
+
   /** Every call in flight, with its id. */
   *entries(): IterableIterator<[number, Pending]> {
     for (let slot = 0; slot < this.#calls.length; slot++) {

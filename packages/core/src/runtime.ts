@@ -231,7 +231,8 @@ export class Runtime {
   }
 
   callSlow(ref: Ref, method: string, args: unknown[]): Promise<unknown> {
-    const slot = this.#slots.get(ref.id);
+    // A client hosts nothing: no lookup.
+    const slot = this.#slots.size === 0 ? undefined : this.#slots.get(ref.id);
     if (slot !== undefined && slot.state === ACTIVE) {
       Ref.attach(ref, slot);
       return slot.invoke(method, args);
@@ -600,10 +601,8 @@ export class Runtime {
         for (let i = 0; i < ids.length; i++) {
           const callId: unknown = ids[i];
           if (typeof callId !== 'number') return 'malformed reply run';
-          const p = this.#pending.get(callId);
-          if (p === undefined || p.node !== from) continue; // late or foreign reply: ignore
-          this.#pending.take(callId);
-          p.resolve(values[i]);
+          // A late or foreign reply finds nothing, and is ignored.
+          this.#pending.takeFrom(callId, from)?.resolve(values[i]);
         }
         return null;
       }
