@@ -147,7 +147,8 @@ function extractEach(xs: unknown[], out: Uint8Array[], depth: number): unknown[]
   let copy: unknown[] | null = null;
   for (let i = 0; i < xs.length; i++) {
     const v: unknown = xs[i];
-    if (v === null || typeof v !== 'object' || (Array.isArray(v) && primitives(v))) continue;
+    // An array too long to scan (see extract), or of primitives only, has nothing to take out.
+    if (v === null || typeof v !== 'object' || (Array.isArray(v) && (v.length > SCAN_WIDTH || primitives(v)))) continue;
     const r = extract(v, out, depth);
     if (r !== v) {
       copy ??= xs.slice();

@@ -27,6 +27,19 @@ describe('MsgpackCodec — round trips and bad bytes', () => {
     }
   });
 
+  it('sends the large typed arrays in a run of calls or results out of band, up to 256 per run', () => {
+    const arrays = Array.from({ length: 200 }, (_, i) => new Uint8Array(33_000).fill(i));
+    const run = [7, 'p1', 'put', Array.from({ length: 200 }, (_, i) => i), arrays.map((x) => [x, 'k'])];
+    const results = [8, [1, 2], [arrays[0], { v: arrays[1] }]];
+    const frame = a.encode([run, results]);
+    expect(Array.isArray(frame)).to.equal(true);
+    const chunks = frame as Uint8Array[];
+    expect(arrays.every((x) => chunks.some((c) => c.buffer === x.buffer))).to.equal(true); // none copied
+    const out = b.decode(frame) as [[number, string, string, number[], Array<[Uint8Array, string]>], [number, number[], [Uint8Array, { v: Uint8Array }]]];
+    expect(out[0][4].map(([x]) => x[0])).to.deep.equal(arrays.map((_, i) => i));
+    expect(out[1][2][1].v.byteLength).to.equal(33_000);
+  });
+
   it('throws CodecError for values it cannot carry and for truncated or random bytes', () => {
     expect(() => a.encode({ f: Symbol('x') })).to.throw(CodecError);
     const good = a.encode([[1, 1, 'p1', 'm', [new Uint8Array(50_000)]]]);
