@@ -18,6 +18,19 @@ describe('PendingTable — the calls in flight', () => {
     for (const bad of [-1, 1.5, 2 ** 40, Number.NaN, id + 1]) expect(t.get(bad)).to.equal(undefined);
   });
 
+  it('takes a call out for a reply only from the node it was sent to', () => {
+    const t = new PendingTable();
+    const a = call('n1');
+    const id = t.add(a);
+    expect(t.takeFrom(id, 'n2')).to.equal(undefined); // a foreign reply leaves it in flight
+    expect(t.size).to.equal(1);
+    expect(t.takeFrom(id, 'n1')).to.equal(a);
+    expect(t.takeFrom(id, 'n1')).to.equal(undefined); // answered once
+    expect(t.size).to.equal(0);
+    const b = call('n1');
+    expect(t.add(b)).to.not.equal(id); // the slot is reused under a new id
+  });
+
   it('keeps ids small integers while a slot is reused, and a stale id does not match the new call', () => {
     const t = new PendingTable();
     const first = t.add(call('n1'));
