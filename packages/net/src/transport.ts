@@ -10,8 +10,8 @@
  * place on the WebSocket, and is passed up there. A peer is reported lost once, when
  * one of its connections closes or it stays silent past `peerTimeoutMs` (heartbeat pings
  * every `heartbeatMs`; a client peer gets at least 30 s), or when it cannot be dialed.
- * Silence is not judged at a heartbeat that comes late (this process was busy and has
- * not read its sockets yet). Frames for a lost peer are dropped.
+ * A heartbeat that comes late (this process was busy and has not read its sockets yet)
+ * does not count the time it was late as silence. Frames for a lost peer are dropped.
  *
  * Invariants: no data frame is passed up before the connection is authenticated; a
  * malformed or oversized frame, a text frame after authentication, or a binary frame
@@ -547,13 +547,13 @@ export class WsTransport implements Transport {
     const now = Date.now();
     // A beat that comes late means this process was busy (a long synchronous task, a GC
     // pause) and what peers sent meanwhile is still unread: timers run before the event
-    // loop reads sockets. Their silence is judged at the next beat, once that is read.
-    const late = now - this.#lastBeat > 2 * this.#heartbeatMs;
+    // loop reads sockets. The time this process was away does not count as their silence.
+    const away = Math.max(0, now - this.#lastBeat - this.#heartbeatMs);
     this.#lastBeat = now;
     for (const conn of this.#conns) {
       if (!conn.authed) continue;
       const limit = conn.peerKind === 'client' ? Math.max(this.#peerTimeoutMs, CLIENT_TIMEOUT_MS) : this.#peerTimeoutMs;
-      if (!late && now - conn.lastSeen > limit) {
+      if (now - conn.lastSeen - away > limit) {
         this.#log(`quicksand: ${this.self}: ${conn.peer ?? 'a peer'} silent for ${now - conn.lastSeen} ms; considered lost`);
         conn.ws.terminate();
         continue;
