@@ -7,6 +7,23 @@
  */
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 
+/**
+ * The version of what nodes and clients say to each other: the handshake, the runtime's
+ * messages (`MSG_*` in `@quicksand/core`) and the codec's framing. Ends of different
+ * versions refuse each other at the handshake, saying why, instead of failing later on a
+ * message one of them does not know.
+ * - 2: consecutive calls and results travel as runs (MSG_CALLS, MSG_OKS).
+ * - 1 (sent no version): one message per call or result.
+ */
+export const WIRE_PROTOCOL = 2;
+
+/** Why a peer that sent `v` in its handshake cannot be talked to, or null if it can. */
+export function protocolMismatch(peer: string, v: unknown): string | null {
+  if (v === WIRE_PROTOCOL) return null;
+  const theirs = typeof v === 'number' ? String(v) : '1';
+  return `${peer} speaks wire protocol ${theirs}, this end ${WIRE_PROTOCOL}: run one @quicksand/net version on every node and client`;
+}
+
 /** A fresh random nonce, hex. */
 export function nonce(): string {
   return randomBytes(16).toString('hex');
@@ -58,6 +75,8 @@ export function secretBytes(secret: string | Uint8Array, where = 'secret'): Uint
 /** Handshake messages (JSON text frames). */
 export interface Challenge {
   t: 'challenge';
+  /** The listener's {@link WIRE_PROTOCOL}. */
+  v: number;
   id: string;
   nonce: string;
   /** The port of the node's bulk lane server (on the same host). */
@@ -65,6 +84,8 @@ export interface Challenge {
 }
 export interface AuthRequest {
   t: 'auth';
+  /** The dialer's {@link WIRE_PROTOCOL}. */
+  v: number;
   id: string;
   kind: 'node' | 'client';
   address: string | null;

@@ -11,6 +11,6 @@ export type { WsTransportOptions } from './transport.js';
 export { localNodes, localSecret, NODE_MALLOC } from './local-cluster.js';
 export type { LocalNode } from './local-cluster.js';
 /** @internal */
-export { mac, nonce, secretBytes } from './auth.js';
+export { WIRE_PROTOCOL, mac, nonce, secretBytes } from './auth.js';
 /** @internal */
 export { parseHostPort } from './node.js';

@@ -23,7 +23,7 @@ import { WebSocket, WebSocketServer } from 'ws';
 import type { RawData } from 'ws';
 import { frameBytes } from '@quicksand/core';
 import type { Frame, Transport, TransportHandlers } from '@quicksand/core';
-import { dialerProof, isAnswer, listenerProof, macEqual, nonce } from './auth.js';
+import { WIRE_PROTOCOL, dialerProof, isAnswer, listenerProof, macEqual, nonce, protocolMismatch } from './auth.js';
 import { BulkLanes } from './bulk.js';
 import type { AuthRequest, Challenge, Welcome } from './auth.js';
 
@@ -275,7 +275,7 @@ export class WsTransport implements Transport {
 
   #accept(ws: WebSocket): void {
     const conn = this.#connection(ws, null, null);
-    const hello: Challenge = { t: 'challenge', id: this.self, nonce: conn.myNonce, ...(this.#bulkPort !== null ? { bulk: this.#bulkPort } : {}) };
+    const hello: Challenge = { t: 'challenge', v: WIRE_PROTOCOL, id: this.self, nonce: conn.myNonce, ...(this.#bulkPort !== null ? { bulk: this.#bulkPort } : {}) };
     ws.send(JSON.stringify(hello));
   }
 
@@ -430,11 +430,17 @@ export class WsTransport implements Transport {
         this.#drop(conn, `dialed ${conn.peer} but ${msg.id} answered`);
         return;
       }
+      const mismatch = protocolMismatch(`node ${msg.id}`, msg.v);
+      if (mismatch !== null) {
+        this.#drop(conn, mismatch);
+        return;
+      }
       conn.theirId = msg.id;
       conn.theirNonce = msg.nonce;
       conn.theirBulk = msg.bulk;
       const auth: AuthRequest = {
         t: 'auth',
+        v: WIRE_PROTOCOL,
         id: this.self,
         kind: this.kind,
         address: this.#url,
@@ -475,6 +481,11 @@ export class WsTransport implements Transport {
     }
     if (m.id === this.self) {
       this.#drop(conn, 'peer claims this node\'s own id');
+      return;
+    }
+    const mismatch = protocolMismatch(`${m.kind} ${m.id}`, m.v);
+    if (mismatch !== null) {
+      this.#drop(conn, mismatch);
       return;
     }
     conn.peerKind = m.kind;

@@ -9,7 +9,7 @@ import { connect, createServer } from 'node:net';
 import type { Server, Socket } from 'node:net';
 import { WebSocket } from 'ws';
 import type { Frame } from '@quicksand/core';
-import { mac, nonce, WsTransport } from '@quicksand/net/internal';
+import { WIRE_PROTOCOL, mac, nonce, WsTransport } from '@quicksand/net/internal';
 import { eventually, rng } from './helpers.js';
 
 const SECRET = Buffer.from('bulk-lane-test-secret-0123456789');
@@ -200,7 +200,7 @@ describe('bulk lane — large frames beside the WebSocket', () => {
     ws.on('error', () => undefined);
     const ch = await new Promise<{ id: string; nonce: string }>((resolve) => ws.once('message', (d) => resolve(JSON.parse((d as Buffer).toString()) as { id: string; nonce: string })));
     const mine = nonce();
-    ws.send(JSON.stringify({ t: 'auth', id: 'f', kind: 'node', address: 'ws://127.0.0.1:1', bulk: lanePort, nonce: mine, mac: mac(SECRET, 'auth', ch.nonce, mine, 'f', ch.id) }));
+    ws.send(JSON.stringify({ t: 'auth', v: WIRE_PROTOCOL, id: 'f', kind: 'node', address: 'ws://127.0.0.1:1', bulk: lanePort, nonce: mine, mac: mac(SECRET, 'auth', ch.nonce, mine, 'f', ch.id) }));
     await new Promise((resolve) => ws.once('message', resolve)); // welcome
     return { ws, lane: await laneReady };
   }

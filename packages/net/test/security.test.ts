@@ -5,10 +5,10 @@
  */
 import { expect } from 'chai';
 import { randomBytes } from 'node:crypto';
-import { WebSocket } from 'ws';
+import { WebSocket, WebSocketServer } from 'ws';
 import type { Cluster } from '@quicksand/core';
 import { LocalCluster, MsgpackCodec } from '@quicksand/net';
-import { localNodes, localSecret, mac, nonce } from '@quicksand/net/internal';
+import { WIRE_PROTOCOL, WsTransport, localNodes, localSecret, mac, nonce } from '@quicksand/net/internal';
 import { CounterType } from './fixtures/types.js';
 import { rng } from './helpers.js';
 
@@ -30,10 +30,11 @@ function open(url: string): Promise<Raw> {
 }
 
 /** Completes the handshake with `secret`; resolves with the welcome (or null if refused). */
-async function authenticate(raw: Raw, secret: string, id: string): Promise<unknown> {
+async function authenticate(raw: Raw, secret: string, id: string, v: number | null = WIRE_PROTOCOL): Promise<unknown> {
   const ch = await raw.challenge;
   const mine = nonce();
-  raw.ws.send(JSON.stringify({ t: 'auth', id, kind: 'client', address: null, nonce: mine, mac: mac(Buffer.from(secret), 'auth', ch.nonce, mine, id, ch.id) }));
+  // v null: no version at all, as ends of wire protocol 1 sent.
+  raw.ws.send(JSON.stringify({ t: 'auth', ...(v === null ? {} : { v }), id, kind: 'client', address: null, nonce: mine, mac: mac(Buffer.from(secret), 'auth', ch.nonce, mine, id, ch.id) }));
   return await Promise.race([new Promise((resolve) => raw.ws.once('message', (d) => resolve(JSON.parse((d as Buffer).toString())))), raw.closed.then(() => null)]);
 }
 
@@ -75,6 +76,37 @@ describe('security — authentication and bad input at a node port', () => {
     const { reason } = await raw.closed;
     expect(reason).to.contain('before authentication');
     await stillServing();
+  });
+
+  it('refuses a peer of another wire protocol version at the handshake, saying so', async () => {
+    for (const v of [null, WIRE_PROTOCOL + 1]) {
+      const raw = await open(url);
+      const ch = (await raw.challenge) as { v?: unknown };
+      expect(ch.v).to.equal(WIRE_PROTOCOL); // the node says its own
+      expect(await authenticate(raw, secret, 'old-client', v)).to.equal(null);
+      const { code, reason } = await raw.closed;
+      expect(code).to.equal(4000);
+      expect(reason).to.contain(`wire protocol ${v ?? 1}, this end ${WIRE_PROTOCOL}`);
+    }
+    await stillServing();
+  });
+
+  it('does not answer a node of another wire protocol version, and says why', async () => {
+    // A listener of wire protocol 1: its challenge carries no version.
+    const old = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+    old.on('connection', (ws) => ws.send(JSON.stringify({ t: 'challenge', id: 'old-node', nonce: nonce() })));
+    await new Promise((resolve) => old.once('listening', resolve));
+    const t = new WsTransport({ id: 'new-client', kind: 'client', secret: Buffer.from(secret), log: () => undefined });
+    try {
+      const e = await t.dialSeed(`ws://127.0.0.1:${(old.address() as { port: number }).port}`).then(
+        () => null,
+        (err: unknown) => err as Error,
+      );
+      expect(e?.message).to.contain(`node old-node speaks wire protocol 1, this end ${WIRE_PROTOCOL}`);
+    } finally {
+      await t.close();
+      await new Promise((resolve) => old.close(resolve));
+    }
   });
 
   it('accepts the right secret (the test client itself is sound)', async () => {
