@@ -53,7 +53,11 @@ import type { Transport } from './transport.js';
 import { WorkerPool } from './workers.js';
 import type { RunTaskOptions, TaskSpec } from './workers.js';
 
-/** Message kinds on the wire. Each message is an array whose first element is its kind. */
+/**
+ * Message kinds on the wire. Each message is an array whose first element is its kind.
+ * A change to the kinds or their shapes changes the wire: bump `WIRE_PROTOCOL` in
+ * `@quicksand/net` with it, so ends of different versions refuse each other at once.
+ */
 export const MSG_CALL = 1; // [1, callId, procletId, method, args]
 export const MSG_OK = 2; // [2, callId, value]
 export const MSG_ERR = 3; // [3, callId, wireError]
