@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { MemoryBudgetError, NoSuchMethodError } from '@quicksand/core';
+import { CodecError, MemoryBudgetError, NoSuchMethodError } from '@quicksand/core';
 import type { Cluster, MigrationEvent } from '@quicksand/core';
 import { LocalCluster } from '@quicksand/net';
 import { localNodes } from '@quicksand/net/internal';
@@ -139,5 +139,45 @@ describe('LocalCluster — lifecycle', () => {
     await rejects(LocalCluster.start({ nodes: [] })).then((e) => expect(e.message).to.contain('options.nodes'));
     await rejects(LocalCluster.start({ nodes: [{ cpus: 1.5, memory: '1MiB' }] })).then((e) => expect(e.message).to.contain('options.nodes[0].cpus'));
     await rejects(LocalCluster.start({ nodes: [{ cpus: 1, memory: '1MiB' }], heartbeatMs: -5 })).then((e) => expect(e.message).to.contain('options.heartbeatMs'));
+  });
+});
+
+describe('LocalCluster — the frame size limit', () => {
+  let cluster: Cluster;
+  before(async () => {
+    cluster = await LocalCluster.start({ nodes: [{ cpus: 0, memory: '16MiB' }, { cpus: 0, memory: '16MiB' }], logs: 'silent', maxFrameBytes: '64KiB' });
+  });
+  after(async () => {
+    await cluster.close();
+  });
+
+  it('fails a call whose arguments are over the limit with CodecError, and only that call', async () => {
+    const ref = await cluster.create(CounterType, [], { node: 'n1' });
+    const first = ref.call('add', 1);
+    const big = ref.call('echo', 'x'.repeat(100 * 1024));
+    const after = ref.call('add', 1);
+    const e = await rejects(big);
+    expect(e).to.be.instanceOf(CodecError);
+    expect(e.message).to.contain('to node n1').and.contain('over the frame limit of 64.0 KiB').and.contain('raise maxFrameBytes');
+    expect([await first, await after]).to.deep.equal([1, 2]);
+  });
+
+  it('sends a run of calls that is over the limit only together call by call, and answers all of them', async () => {
+    const ref = await cluster.create(CounterType, [], { node: 'n1' });
+    // One tick: ten calls of 10 KiB each travel as one run, 100 KiB in all.
+    const echoes = Array.from({ length: 10 }, (_, i) => ref.call('echo', String(i).repeat(10 * 1024)));
+    const out = (await Promise.all(echoes)) as string[];
+    expect(out.map((s) => [s.length, s[0]])).to.deep.equal(Array.from({ length: 10 }, (_, i) => [10 * 1024, String(i)]));
+  });
+
+  it('answers a result over the limit with CodecError, naming the limit', async () => {
+    const ref = await cluster.create(CounterType, [], { node: 'n1' });
+    // Two arguments that fit, then a result (the log of both) that does not.
+    await ref.call('record', 'y'.repeat(40 * 1024));
+    await ref.call('record', 'z'.repeat(40 * 1024));
+    const e = await rejects(ref.call('getLog'));
+    expect(e).to.be.instanceOf(CodecError);
+    expect(e.message).to.contain('over the frame limit of 64.0 KiB');
+    expect(await ref.call('add', 5)).to.equal(5);
   });
 });
