@@ -98,21 +98,18 @@ export class PendingTable {
   /** Removes and returns the call with this id, if it is still in flight. */
   take(id: number): Pending | undefined {
     const slot = id & (SLOTS - 1);
-    if (this.#ids[slot] !== id) return undefined;
-    const p = this.#calls[slot];
-    this.#calls[slot] = undefined;
-    this.#ids[slot] = -1;
-    this.#free.push(slot);
-    this.#size--;
-    return p;
+    return this.#ids[slot] === id ? this.#release(slot) : undefined;
   }
 
   /** Removes and returns the call with this id if it is in flight to `node`. */
   takeFrom(id: number, node: string): Pending | undefined {
     const slot = id & (SLOTS - 1);
-    if (this.#ids[slot] !== id) return undefined;
+    return this.#ids[slot] === id && this.#calls[slot]!.node === node ? this.#release(slot) : undefined;
+  }
+
+  /** Frees a slot that holds a call; returns the call. */
+  #release(slot: number): Pending {
     const p = this.#calls[slot]!;
-    if (p.node !== node) return undefined;
     this.#calls[slot] = undefined;
     this.#ids[slot] = -1;
     this.#free.push(slot);
