@@ -87,21 +87,6 @@ function kindOf(v: ArrayBufferView): number {
   return VIEWS.indexOf(v.constructor as ViewCtor);
 }
 
-/** {@link extract} for a message's elements: its arrays up to COLUMN_WIDTH long are scanned whole. */
-function extractMessage(m: unknown[], out: Uint8Array[]): unknown[] {
-  let copy: unknown[] | null = null;
-  for (let i = 0; i < m.length; i++) {
-    const v: unknown = m[i];
-    if (v === null || typeof v !== 'object') continue;
-    const r = Array.isArray(v) ? (v.length > COLUMN_WIDTH ? v : extractEach(v, out, 3)) : extract(v, out, 2);
-    if (r !== v) {
-      copy ??= m.slice();
-      copy[i] = r;
-    }
-  }
-  return copy ?? m;
-}
-
 /**
  * Returns `value` with large typed arrays replaced by placeholders (copying only the
  * containers on the path to them), collecting the arrays' bytes in `out`.
@@ -142,14 +127,23 @@ function primitives(xs: unknown[]): boolean {
   return true;
 }
 
-/** `xs` with {@link extract} applied to its objects at `depth`, copied only if one changed. */
-function extractEach(xs: unknown[], out: Uint8Array[], depth: number): unknown[] {
+/**
+ * `xs` with {@link extract} applied to its elements at `depth`, copied only if one
+ * changed. An element array longer than `width` (a message's columns may be longer than
+ * SCAN_WIDTH), or of primitives only, is not looked into.
+ */
+function extractEach(xs: unknown[], out: Uint8Array[], depth: number, width = SCAN_WIDTH): unknown[] {
   let copy: unknown[] | null = null;
   for (let i = 0; i < xs.length; i++) {
     const v: unknown = xs[i];
-    // An array too long to scan (see extract), or of primitives only, has nothing to take out.
-    if (v === null || typeof v !== 'object' || (Array.isArray(v) && (v.length > SCAN_WIDTH || primitives(v)))) continue;
-    const r = extract(v, out, depth);
+    if (v === null || typeof v !== 'object') continue;
+    let r: unknown;
+    if (Array.isArray(v)) {
+      if (v.length > width || depth >= SCAN_DEPTH || primitives(v)) continue;
+      r = extractEach(v, out, depth + 1);
+    } else {
+      r = extract(v, out, depth);
+    }
     if (r !== v) {
       copy ??= xs.slice();
       copy[i] = r;
@@ -170,7 +164,7 @@ function extractFrame(value: unknown, out: Uint8Array[]): unknown {
   for (let i = 0; i < value.length; i++) {
     const m: unknown = value[i];
     if (m === null || typeof m !== 'object') continue;
-    const r = Array.isArray(m) ? extractMessage(m, out) : extract(m, out, 1);
+    const r = Array.isArray(m) ? extractEach(m, out, 2, COLUMN_WIDTH) : extract(m, out, 1);
     if (r !== m) {
       copy ??= value.slice();
       copy[i] = r;
