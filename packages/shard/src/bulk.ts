@@ -23,7 +23,10 @@
  *   `n - 1`, so batches in flight together can never be applied out of order, even when
  *   a migration or a re-send reorders them on the way. A refused batch (stale tail, out
  *   of order, memory) stops sending until everything in flight has been answered, then
- *   sending resumes from the first batch not applied.
+ *   sending resumes from the first batch not applied. The last batch closes the stream
+ *   (the tail forgets it): for a sync source that is the batch of its last element, so a
+ *   `pushAll` of one batch is one append; an async source is not read ahead, so there an
+ *   empty closing batch follows when more than one batch was sent.
  *
  * Invariants: each write is applied exactly once (the kernel runs each call once; a
  * refused write was not applied); a writer never holds more than `inFlightPerShard`
@@ -323,6 +326,8 @@ export class TailAppender<T> {
   #cur: T[] = [];
   #curBytes = 0;
   #seq = 0;
+  /** The last batch, which closes the stream, was cut. */
+  #closed = false;
   /** Batches not applied yet, in sequence order; `#batches[0..#sent)` were sent. */
   #batches: Array<AppendBatch<T>> = [];
   #sent = 0;
@@ -345,12 +350,18 @@ export class TailAppender<T> {
     this.#stream = `${client.cluster.nodeId}:${process.pid}:${Date.now().toString(36)}:${(++streamCounter).toString(36)}:${Math.random().toString(36).slice(2, 10)}`;
   }
 
-  /** Buffers one element of `bytes` bytes; returns a promise only when the caller must wait. */
-  push(item: T, bytes: number): void | Promise<void> {
+  /**
+   * Buffers one element of `bytes` bytes; returns a promise only when the caller must
+   * wait. `last`: no element follows, so its batch goes out now and closes the stream
+   * (otherwise `end` sends an empty batch that does).
+   */
+  push(item: T, bytes: number, last = false): void | Promise<void> {
     if (this.#error !== null) throw this.#error;
     this.#cur.push(item);
     this.#curBytes += bytes;
-    if (this.#curBytes >= this.#opts.batchBytes) {
+    if (last) {
+      this.#cut(true);
+    } else if (this.#curBytes >= this.#opts.batchBytes) {
       this.#cut(false);
       if (this.#batches.length >= this.#opts.inFlightPerShard) return this.#wait(() => this.#batches.length < this.#opts.inFlightPerShard);
     }
@@ -358,7 +369,7 @@ export class TailAppender<T> {
 
   /** Sends the rest and resolves once every element was appended. */
   async end(): Promise<number> {
-    if (this.#error === null && (this.#cur.length > 0 || this.#seq > 0)) this.#cut(true);
+    if (this.#error === null && !this.#closed && (this.#cur.length > 0 || this.#seq > 0)) this.#cut(true);
     await this.#wait(() => this.#batches.length === 0 || this.#error !== null);
     if (this.#error !== null) throw this.#error;
     return this.appended;
@@ -370,6 +381,7 @@ export class TailAppender<T> {
   }
 
   #cut(last: boolean): void {
+    this.#closed = last;
     this.#batches.push({ seq: this.#seq++, items: this.#cur, last, applied: false });
     this.#cur = [];
     this.#curBytes = 0;
@@ -459,17 +471,37 @@ export class TailAppender<T> {
 /**
  * @internal Calls `one` for each value of a sync or async iterable, awaiting only the
  * calls that return a promise (a bulk writer's backpressure), so a sync source stays sync.
+ * `last` is true for the last value of a sync source (it looks one value ahead), so a
+ * writer can close its last batch with it instead of sending an empty one after it; an
+ * async source is not read ahead (that would hold a value back until the next arrives),
+ * so there it is always false.
  */
-export async function feed<T>(values: Iterable<T> | AsyncIterable<T>, one: (v: T) => void | Promise<void>): Promise<void> {
+export async function feed<T>(values: Iterable<T> | AsyncIterable<T>, one: (v: T, last: boolean) => void | Promise<void>): Promise<void> {
   if (Symbol.asyncIterator in values) {
     for await (const v of values) {
-      const wait = one(v);
+      const wait = one(v, false);
       if (wait !== undefined) await wait;
     }
-  } else {
-    for (const v of values) {
-      const wait = one(v);
+    return;
+  }
+  if (Array.isArray(values)) {
+    const n = values.length;
+    for (let i = 0; i < n; i++) {
+      const wait = one(values[i] as T, i === n - 1);
       if (wait !== undefined) await wait;
     }
+    return;
+  }
+  const it = values[Symbol.iterator]();
+  try {
+    let cur = it.next();
+    while (cur.done !== true) {
+      const next = it.next();
+      const wait = one(cur.value, next.done === true);
+      if (wait !== undefined) await wait;
+      cur = next;
+    }
+  } finally {
+    it.return?.();
   }
 }

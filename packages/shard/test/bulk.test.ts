@@ -4,7 +4,7 @@
  */
 import { expect } from 'chai';
 import type { Ref } from '@quicksand/core';
-import { KeyedBulkWriter, TailAppender, hashKey, rng } from '@quicksand/shard/internal';
+import { KeyedBulkWriter, TailAppender, feed, hashKey, rng } from '@quicksand/shard/internal';
 import type { KeyedBatch, KeyedBatchResult, ShardClient } from '@quicksand/shard/internal';
 
 /** A route table of `n` fake shards over the hash space, whose boundaries can move. */
@@ -147,5 +147,36 @@ describe('TailAppender — ordered appends to the last shard', () => {
       expect(out, `seed ${seed}`).to.deep.equal(Array.from({ length: 2000 }, (_, i) => i));
       expect(sealed, 'the tail moved').to.be.greaterThan(0);
     }
+  });
+
+  it('closes the stream with the batch of the last element, or with an empty batch when the source did not say which was last', async () => {
+    type Sent = { seq: number; items: number[]; last: boolean };
+    const run = async (source: Iterable<number> | AsyncIterable<number>, n: number): Promise<Sent[]> => {
+      const client = new FakeClient(1);
+      const sent: Sent[] = [];
+      const append = (_ref: Ref, _stream: string, seq: number, items: number[], last: boolean): Promise<number> => {
+        sent.push({ seq, items, last });
+        return Promise.resolve(seq);
+      };
+      // Two elements of 8 bytes fill a batch.
+      const a = new TailAppender<number>(client as unknown as ShardClient, append, { batchBytes: 16, inFlightPerShard: 4 });
+      await feed(source, (v, last) => a.push(v, 8, last));
+      expect(await a.end()).to.equal(n);
+      return sent;
+    };
+    function* gen(n: number): Generator<number> {
+      for (let i = 0; i < n; i++) yield i;
+    }
+    async function* agen(n: number): AsyncGenerator<number> {
+      for (let i = 0; i < n; i++) yield await Promise.resolve(i);
+    }
+    const full = [{ seq: 0, items: [0, 1], last: false }, { seq: 1, items: [2, 3], last: true }];
+    // A sync source, array or not, is read one element ahead: the batch of its last element closes the stream.
+    expect(await run([0, 1, 2, 3], 4)).to.deep.equal(full);
+    expect(await run(gen(4), 4)).to.deep.equal(full);
+    expect(await run([0], 1)).to.deep.equal([{ seq: 0, items: [0], last: true }]);
+    // An async source is not read ahead: when its last element fills a batch, an empty batch closes the stream.
+    expect(await run(agen(4), 4)).to.deep.equal([{ ...full[0]! }, { ...full[1]!, last: false }, { seq: 2, items: [], last: true }]);
+    expect(await run(agen(3), 3)).to.deep.equal([{ ...full[0]! }, { seq: 1, items: [2], last: true }]);
   });
 });

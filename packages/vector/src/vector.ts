@@ -125,9 +125,9 @@ export class ShardedVector<T> extends ShardedStructure implements AsyncIterable<
       opts,
     );
     try {
-      await feed(values, (v) => {
+      await feed(values, (v, last) => {
         checkElement(v);
-        return app.push(v, estimateBytes(v));
+        return app.push(v, estimateBytes(v), last);
       });
       return await app.end();
     } catch (e) {
