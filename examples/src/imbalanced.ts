@@ -33,13 +33,19 @@
  * stored in a new vector (`image-tasks.ts`; about 6 ms of CPU per image here). The client
  * process coordinates the job and hosts nothing.
  *
- * Measured: the wall time of one `map`, from the call to its result. Each cluster is
- * started and loaded first, and runs the stage once untimed (workers load sharp and the
- * task module; the JIT warms up in every process). Then come `ROUNDS` rounds, each
- * running every configuration once, in an order that rotates: the noise of other work on
- * the machine falls on every configuration alike. The output of each run is destroyed
- * before the next. A configuration's time is the median of its rounds. Not measured:
- * starting clusters, generating and loading the images.
+ * Measured: the wall time of one `map`, from the call to its result, once every process
+ * is warm. Each cluster is started and loaded first, and runs the stage `WARM_RUNS` times
+ * untimed: workers load sharp and the task module, and the JIT warms up in every process.
+ * One run was not enough: a node that only serves shards (n1 in `bothUnbalanced`) sees
+ * two calls per image, and its serving path was still running unoptimised code after it.
+ * Its CPU per image, measured run by run over twelve runs after one warm-up, was 1.9 ms
+ * in the first, 1.2-1.7 in the next three and 0.9-1.3 from the fifth on (the one node
+ * of `one`, which sees every call, changed much less: 9.1 ms to about 8.5 with its
+ * workers), which made `bothUnbalanced` look 10-15% slower than it is once warm. Then
+ * come `ROUNDS` rounds, each running every configuration once, in an order that rotates:
+ * the noise of other work on the machine falls on every configuration alike. The output
+ * of each run is destroyed before the next. A configuration's time is the median of its
+ * rounds. Not measured: starting clusters, generating and loading the images.
  * - `baselineS`: the `one` configuration's time, in seconds.
  * - `cpuUnbalancedRatio`, `memUnbalancedRatio`, `bothUnbalancedRatio`: each
  *   configuration's time over the baseline's (the bar: <= 1.10).
@@ -78,6 +84,8 @@ const SIZE = 384;
 const N = f.quick ? 48 : 240;
 const DISTINCT = 24;
 const ROUNDS = f.quick ? 3 : 5;
+/** Untimed runs of the stage on each cluster before the timed rounds (see above). */
+const WARM_RUNS = f.quick ? 1 : 4;
 const MiB = 1024 ** 2;
 
 interface Config {
@@ -120,7 +128,7 @@ async function placement(cluster: Cluster, images: ShardedVector<Uint8Array>): P
     .join('; ');
 }
 
-/** Starts a configuration's cluster, loads the images and runs the stage once, untimed. */
+/** Starts a configuration's cluster, loads the images and runs the stage `WARM_RUNS` times, untimed. */
 async function setUp(config: Config, m: number, jpegs: Uint8Array[]): Promise<Setup> {
   const nodes = config.nodes(m).map((n) => ({ cpus: n.cpus, memory: Math.floor(n.memory) }));
   const cluster = await LocalCluster.start({ nodes, logs: 'silent' });
@@ -129,7 +137,7 @@ async function setUp(config: Config, m: number, jpegs: Uint8Array[]): Promise<Se
     await images.pushAll(Array.from({ length: N }, (_, i) => jpegs[i % jpegs.length]!));
     const pool = await ThreadPool.create(cluster);
     const prep = pool.task<Uint8Array, Float32Array>(TASKS, 'preprocess');
-    await (await pool.map(images, prep, { output: 'vector', outputName: 'warm-up' })).destroy();
+    for (let i = 0; i < WARM_RUNS; i++) await (await pool.map(images, prep, { output: 'vector', outputName: `warm-up-${i}` })).destroy();
     return { config, cluster, images, pool, prep, seconds: [], placement: '', remoteShare: null };
   } catch (e) {
     await cluster.close();
