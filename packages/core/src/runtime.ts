@@ -47,6 +47,7 @@ import { CONTEXT, lookupType, resolveType } from './proclet.js';
 import type { ProcletContext, ProcletType } from './proclet.js';
 import { Ref } from './ref.js';
 import { PendingCall, PendingTable } from './pending.js';
+import { atWallClock, wallClockMs } from './capacity.js';
 import type { Pending } from './pending.js';
 import { ACTIVE, GONE, MIGRATING, Slot } from './slot.js';
 import type { Transport } from './transport.js';
@@ -74,30 +75,8 @@ export const MSG_OKS = 8; // [8, callId[], value[]]
 /** Id of the controller proclet. */
 export const CONTROLLER_ID = '@controller';
 
-/**
- * Wall-clock milliseconds with sub-millisecond precision, comparable across the processes
- * of a machine: the clock scheduled capacity changes (`setCapacity(..., { at })`) use.
- */
-export function wallClockMs(): number {
-  return performance.timeOrigin + performance.now();
-}
-/**
- * Runs `fn` once `wallClockMs()` has reached `at`, never before: timers count whole
- * milliseconds and may fire up to one early, so an early one waits out the rest. An
- * unreferenced timer does not keep the process alive.
- */
-export function atWallClock(at: number, fn: () => void, options: { unref?: boolean } = {}): { cancel(): void } {
-  let t: NodeJS.Timeout;
-  const arm = (): void => {
-    t = setTimeout(() => {
-      if (wallClockMs() < at) arm();
-      else fn();
-    }, Math.max(0, at - wallClockMs()));
-    if (options.unref === true) t.unref();
-  };
-  arm();
-  return { cancel: () => clearTimeout(t) };
-}
+/** The clock scheduled capacity changes (`setCapacity(..., { at })`) use, and a timer on it. */
+export { atWallClock, wallClockMs };
 /** Id of the agent proclet of a node. */
 export const agentId = (node: string): string => `@${node}`;
 
@@ -977,17 +956,24 @@ export class Runtime {
   setCapacity(cpus: number | null, memory: number | null, at: number | null = null): void {
     if (this.budget === null) throw new CapacityError(`${this.id} is a client and has no capacity`);
     if (at !== null) {
+      // The workers see a CPU change at its instant, on their own clock (`capacity.ts`);
+      // this timer applies it here, up to a millisecond or two later.
+      if (cpus !== null) this.#workers?.schedule(at, cpus);
       const t = atWallClock(at, () => {
         this.#capacityTimers.delete(t);
-        if (!this.#closed) this.setCapacity(cpus, memory);
+        if (!this.#closed) this.#applyCapacity(cpus, memory, at);
       });
       this.#capacityTimers.add(t);
       return;
     }
-    if (memory !== null) this.budget.memory = memory;
+    this.#applyCapacity(cpus, memory, -Infinity);
+  }
+
+  #applyCapacity(cpus: number | null, memory: number | null, at: number): void {
+    if (memory !== null) this.budget!.memory = memory;
     if (cpus !== null) {
-      this.budget.cpus = cpus;
-      this.#workers?.resize(cpus);
+      this.budget!.cpus = cpus;
+      this.#workers?.resize(cpus, at);
     }
   }
 

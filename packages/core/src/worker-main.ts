@@ -4,15 +4,17 @@
  * ArrayBuffers the results own. A batch that runs long reports its finished tasks every
  * few milliseconds instead of holding them to the end.
  *
- * Message in:  `[batchId, defs | null, keys, inputs]`, where `defs` lists
+ * Message in:  `[batchId, defs | null, keys, inputs, ahead]`, where `defs` lists
  *              `[key, module, export, source]` for task kinds this worker has not seen,
- *              and task `i` runs the kind `keys[i]` on `inputs[i]`.
+ *              and task `i` runs the kind `keys[i]` on `inputs[i]`; `ahead`: sent before
+ *              a scheduled return of this worker's CPU, so it waits for that instant.
  * Message out: `[batchId, from, values, failed, ms, final]`: results of tasks
  *              `from .. from + values.length - 1`; `failed` lists the offsets (into
  *              `values`) whose value is a wire error; `ms` is the time spent running them.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { workerSlot } from './worker-env.js';
+import { SharedCapacity } from './capacity.js';
 import { addTransferables, isThenable, loadTask, taskFailure, TransferResult } from './task-loader.js';
 import type { TaskFn } from './task-loader.js';
 import type { TaskSpec } from './workers.js';
@@ -21,7 +23,7 @@ import type { TaskSpec } from './workers.js';
 const FLUSH_MS = 2;
 
 type Def = [key: number, module: string | null, exportName: string | null, source: string | null];
-type BatchMessage = [id: number, defs: Def[] | null, keys: number[], inputs: unknown[]];
+type BatchMessage = [id: number, defs: Def[] | null, keys: number[], inputs: unknown[], ahead: boolean];
 
 interface Run {
   id: number;
@@ -40,8 +42,8 @@ const fnByKey = new Map<number, TaskFn>();
 const pending: BatchMessage[] = [];
 let draining = false;
 
-const data = workerData as { capacity?: Int32Array; index?: number } | null;
-if (data?.capacity instanceof Int32Array) workerSlot.capacity = data.capacity;
+const data = workerData as { capacity?: SharedArrayBuffer; index?: number } | null;
+if (data?.capacity instanceof SharedArrayBuffer) workerSlot.capacity = new SharedCapacity(data.capacity);
 if (typeof data?.index === 'number') workerSlot.index = data.index;
 
 const port = parentPort;
@@ -56,7 +58,9 @@ function drain(): void {
   draining = true;
   while (pending.length > 0) {
     const msg = pending.shift()!;
-    const [id, defs, keys, inputs] = msg;
+    const [id, defs, keys, inputs, ahead] = msg;
+    // Sent ahead of a scheduled return of this worker's CPU: start at that instant.
+    if (ahead) workerSlot.capacity?.waitForCpu(workerSlot.index);
     if (defs !== null) {
       for (const [key, module, name, source] of defs) {
         specs.set(key, source !== null ? { source } : { module: module ?? undefined, export: name ?? undefined });

@@ -11,8 +11,15 @@
  * worker holding little work gets its next batch before it finishes the current one, so
  * it never waits for a round trip. A task kind not measured yet, or one that takes longer
  * than a batch, goes alone, one message per worker at a time: long tasks are spread over
- * the workers exactly as without batching. A batch that runs long reports finished tasks
- * as it goes (see `worker-main.ts`).
+ * the workers exactly as without batching. The exception is a long task that can be handed
+ * back (a range task's chunk, run with `yieldValue`): one waits in a busy worker behind
+ * the chunk it runs, so the worker goes on without a round trip. A batch that runs long
+ * reports finished tasks as it goes (see `worker-main.ts`).
+ *
+ * CPU capacity: `resize` applies a change now; `schedule` announces one at a wall-clock
+ * instant, which the workers apply on their own clock (`capacity.ts`): a worker beyond
+ * the new capacity stops between two elements of a range task at that instant, and work
+ * for a worker whose CPU comes back is sent `AHEAD_MS` before and starts at it.
  *
  * Invariants: every task settles exactly once: with its result, its error, an abort
  * (only while it still waits in the queue), or a ClosedError/TaskError when the pool
@@ -26,6 +33,7 @@ import type { TransferListItem } from 'node:worker_threads';
 import { isAbsolute } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { AbortedError, ClosedError, TaskError, fromWireError } from './errors.js';
+import { SharedCapacity, atWallClock, wallClockMs } from './capacity.js';
 
 /** Names the code a task runs: an exported function of a module, or a function's source. */
 export interface TaskSpec {
@@ -136,6 +144,12 @@ interface Slot {
 const WORKER_MAIN = new URL('./worker-main.js', import.meta.url);
 /** How long a node may have no CPU before queued yieldable work is handed back. */
 const HANDBACK_MS = 25;
+/**
+ * Work goes to a worker this long before a scheduled return of its CPU, and waits there
+ * for the instant (the timer that applies the change here fires up to a millisecond or
+ * two late).
+ */
+const AHEAD_MS = 3;
 
 /** @internal One node's worker threads. */
 export class WorkerPool {
@@ -157,13 +171,14 @@ export class WorkerPool {
   #graceTimer: NodeJS.Timeout | null = null;
   /** No CPU for longer than HANDBACK_MS: yieldable work is handed back, not queued. */
   #handingBack = false;
-  /** The CPU capacity, shared with the workers (they yield when it drops below them). */
-  readonly #capacity = new Int32Array(new SharedArrayBuffer(4));
+  /** The CPU capacity and its scheduled changes, shared with the workers (they yield when it drops below them). */
+  readonly #capacity: SharedCapacity;
+  readonly #aheadTimers = new Set<{ cancel(): void }>();
 
   constructor(size: number, node: string) {
     this.size = size;
     this.#node = node;
-    Atomics.store(this.#capacity, 0, size);
+    this.#capacity = new SharedCapacity(size);
   }
 
   /** Workers running a task now. */
@@ -220,10 +235,11 @@ export class WorkerPool {
   /**
    * Changes the number of compute slots. Fewer: running batches finish, and no worker
    * starts new work until fewer than `size` are busy. More: queued tasks start at once.
+   * `at`: the instant of the scheduled change this applies (see {@link WorkerPool.schedule}).
    */
-  resize(size: number): void {
+  resize(size: number, at = -Infinity): void {
     this.size = size;
-    Atomics.store(this.#capacity, 0, size);
+    this.#capacity.apply(size, at);
     if (this.#graceTimer !== null) clearTimeout(this.#graceTimer);
     this.#graceTimer = null;
     this.#handingBack = false;
@@ -242,6 +258,27 @@ export class WorkerPool {
       this.#graceTimer.unref();
     }
     this.#pump();
+  }
+
+  /**
+   * A change to `size` compute slots at wall-clock `at`, which the caller applies with
+   * `resize(size, at)` when its timer fires. The workers see it at `at` on their own
+   * clock: a worker beyond `size` stops between two elements of a range task then, and
+   * when slots come back, queued work goes to their workers `AHEAD_MS` before and starts
+   * at `at`.
+   */
+  schedule(at: number, size: number): void {
+    // (Whether slots come back is only known at `at`: more changes may be scheduled before it.)
+    if (this.#closed || !this.#capacity.schedule(at, size) || size === 0) return;
+    const t = atWallClock(
+      at - AHEAD_MS,
+      () => {
+        this.#aheadTimers.delete(t);
+        if (!this.#closed) this.#pump();
+      },
+      { unref: true },
+    );
+    this.#aheadTimers.add(t);
   }
 
   #yieldJob(job: Job): void {
@@ -307,10 +344,16 @@ export class WorkerPool {
   #pickSlot(first: Job): Slot | undefined {
     let light: Slot | undefined;
     let lightMs = PIPELINE_MS;
+    let behind: Slot | undefined;
+    let behindMs = Infinity;
     const busy = this.busy;
+    // The capacity in effect now, on the workers' clock (this.size lags: it changes when
+    // the timer fires), and slots due back within AHEAD_MS: their work waits in the worker.
+    const now = wallClockMs();
+    const size = Math.max(this.#capacity.at(now), this.#capacity.at(now + AHEAD_MS));
     // Shrunk below the workers still busy: they finish what they hold, nothing more.
-    if (busy > this.size) return undefined;
-    const full = busy === this.size;
+    if (busy > size) return undefined;
+    const full = busy === size;
     for (const s of this.#slots) {
       if (s.batches.length === 0) {
         if (full) continue;
@@ -322,11 +365,21 @@ export class WorkerPool {
           light = s;
           lightMs = ms;
         }
+        if (ms < behindMs) {
+          behind = s;
+          behindMs = ms;
+        }
       }
     }
-    if (!full && this.#slots.length < this.size) return this.#spawn();
-    // Only short, measured tasks wait behind other work on a worker.
-    return first.solo || !(first.kind.estMs < BATCH_MS) ? undefined : light;
+    if (!full && this.#slots.length < size) return this.#spawn();
+    if (first.solo) return undefined;
+    // Short, measured tasks wait behind other work on a worker. So does a long one that can
+    // be handed back (a range task's chunk, `yieldValue`), behind one batch: the worker
+    // goes on to it without a round trip through this thread, which cost a chunk of 4 ms
+    // up to a millisecond on a busy machine (a worker whose CPU is taken meanwhile hands it
+    // back at once). Other long tasks wait here for the first free worker.
+    if (first.kind.estMs < BATCH_MS) return light;
+    return first.yieldValue !== undefined ? behind : undefined;
   }
 
   /** Takes a batch from the queue head: about BATCH_MS of measured work, at least one job. */
@@ -346,7 +399,7 @@ export class WorkerPool {
   #spawn(): Slot {
     let index = 0;
     while (this.#slots.some((s) => s.index === index)) index++;
-    const worker = new Worker(WORKER_MAIN, { workerData: { node: this.#node, capacity: this.#capacity, index } });
+    const worker = new Worker(WORKER_MAIN, { workerData: { node: this.#node, capacity: this.#capacity.buffer, index } });
     const slot: Slot = { worker, index, batches: [], known: new Set(), busySince: null };
     worker.on('message', (msg: ResultMessage) => this.#onResult(slot, msg));
     worker.on('error', (err) => this.#onWorkerExit(slot, err));
@@ -378,7 +431,8 @@ export class WorkerPool {
     }
     const batch: Batch = { id: ++this.#batchSeq, jobs, estMs };
     try {
-      slot.worker.postMessage([batch.id, defs, keys, inputs], transfer);
+      // Beyond the capacity in effect: sent ahead of a scheduled return, to start at its instant.
+      slot.worker.postMessage([batch.id, defs, keys, inputs, slot.index >= this.#capacity.at()], transfer);
     } catch (e) {
       if (defs !== null) for (const d of defs) slot.known.delete(d[0]);
       if (jobs.length > 1) {
@@ -452,6 +506,8 @@ export class WorkerPool {
 
   async close(): Promise<void> {
     this.#closed = true;
+    for (const t of this.#aheadTimers) t.cancel();
+    this.#aheadTimers.clear();
     const err = new ClosedError(`node ${this.#node} closed while the task waited for a worker`);
     for (let job = this.#peek(); job !== undefined; job = this.#peek()) {
       this.#take();

@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import { AbortedError, TaskError, taskFromFunction, taskSpec } from '@quicksand/core';
-import { WorkerPool } from '@quicksand/core/internal';
+import { WorkerPool, rangeTask } from '@quicksand/core/internal';
+import type { RangeOutput } from '@quicksand/core/internal';
 import { rejects } from './helpers.js';
 
 const tasks = new URL('./fixtures/tasks.js', import.meta.url);
@@ -115,5 +116,56 @@ describe('WorkerPool — resized while batches run', () => {
     } finally {
       await pool.close();
     }
+  });
+});
+
+describe('WorkerPool — capacity changes scheduled ahead', () => {
+  const now = (): number => performance.timeOrigin + performance.now();
+  /** Spins `ms` (0.2 by default) and returns the moment it started, on the worker's clock. */
+  const startedAt = taskFromFunction((ms?: number) => {
+    const t0 = performance.timeOrigin + performance.now();
+    while (performance.timeOrigin + performance.now() - t0 < (ms ?? 0.2));
+    return t0;
+  });
+  let pool: WorkerPool;
+  beforeEach(async () => {
+    pool = new WorkerPool(1, 'test');
+    await pool.run(startedAt, 0); // the worker is up
+  });
+  afterEach(async () => {
+    await pool.close();
+  });
+
+  it('stops a range task between two elements at a scheduled drop that this thread never applies', async () => {
+    const items = Array.from({ length: 5_000 }, () => 0.2); // a second of work
+    const at = now() + 30;
+    // No `resize` follows: only the worker, reading the schedule on its own clock, can stop.
+    pool.schedule(at, 0);
+    const out = (await pool.run(rangeTask('map'), { fn: startedAt, items, start: 0 }, { yieldValue: null })) as RangeOutput;
+    expect(out.yielded).to.equal(true);
+    expect(out.n).to.be.below(items.length);
+    for (const t of out.values as number[]) expect(t).to.be.below(at);
+  });
+
+  it('starts queued work at a scheduled return that this thread never applies, not before', async () => {
+    pool.resize(0);
+    const at = now() + 30;
+    // The task goes to the worker shortly before `at` and waits there for the instant.
+    pool.schedule(at, 1);
+    expect(await pool.run(startedAt, 0)).to.be.at.least(at);
+  });
+
+  it('sends a worker its next range task while it runs one, so it goes on while this thread is busy', async () => {
+    const chunk = (): Promise<unknown> => pool.run(rangeTask('map'), { fn: startedAt, items: Array.from({ length: 50 }, () => 0.2), start: 0 }, { yieldValue: null });
+    await chunk(); // measured: a long task from now on
+    const first = chunk();
+    const second = chunk();
+    // This thread is busy until long after both could have run: the second can only run
+    // meanwhile if it was already sent to the worker.
+    const blockedUntil = now() + 200;
+    while (now() < blockedUntil);
+    const [a, b] = (await Promise.all([first, second])) as RangeOutput[];
+    expect(a!.n).to.equal(50);
+    expect((b!.values as number[])[0]).to.be.below(blockedUntil);
   });
 });
