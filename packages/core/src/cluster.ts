@@ -231,7 +231,10 @@ export class Cluster {
    * new budget move to nodes with room (see the `migration` events).
    * @param options.at - apply at this time, in wall-clock milliseconds
    * (`performance.timeOrigin + performance.now()`) on the node's clock, as a tenant would
-   * take the core at that instant; used to emulate millisecond-scale load changes.
+   * take the core at that instant; used to emulate millisecond-scale load changes. The
+   * node's workers apply a CPU change at that instant on their own clock (to within a
+   * fraction of a millisecond): one losing its CPU stops between two elements, and one
+   * getting it back starts the work queued for it.
    * @throws RangeError for a negative or fractional value.
    */
   async setCapacity(node: string, capacity: { cpus?: number; memory?: Size }, options: { at?: number } = {}): Promise<CapacityEvent> {
