@@ -11,7 +11,9 @@
  *
  * Measured:
  * - `onCoreItemsPerMs`: the filler's rate on one steadily free core (node n1's CPU taken
- *   for the whole run): the work the free CPU could do.
+ *   for the whole run): the work the free CPU could do. Measured before and after the
+ *   alternating run, and the mean taken: from one measurement before it, the fraction
+ *   swung by 0.05 with the machine's speed.
  * - `goodputFraction`: elements done while the CPU alternates, over what the free core
  *   could have done in that time (`onCoreItemsPerMs` x duration). One core is free at every
  *   moment, so this is the share of the idle CPU the filler used.
@@ -72,20 +74,25 @@ try {
   const burn = (pool: ThreadPool) => pool.task<number, Done>(TASKS, 'burn');
   const seeds = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
 
-  // 1. The rate of the filler on one steadily free core.
+  // 1. The rate of the filler on one steadily free core, measured before and after the
+  // alternating run (the machine's speed drifts by several percent within seconds).
   const pool = await ThreadPool.create(cluster);
   await pool.map(seeds(2_000), burn(pool)); // warm up workers and the JIT
-  await cluster.setCapacity('n1', { cpus: 0 });
   const calN = f.quick ? 8_000 : 20_000;
-  const t = performance.now();
-  await pool.map(seeds(calN), burn(pool));
-  const onCore = calN / (performance.now() - t);
-  await cluster.setCapacity('n1', { cpus: 1 });
+  const calibrate = async (): Promise<number> => {
+    await cluster.setCapacity('n1', { cpus: 0 });
+    const t = performance.now();
+    await pool.map(seeds(calN), burn(pool));
+    const rate = calN / (performance.now() - t);
+    await cluster.setCapacity('n1', { cpus: 1 });
+    return rate;
+  };
+  const onCoreBefore = await calibrate();
 
   // 2. The filler while the free CPU alternates.
   const runMs = f.quick ? 1_500 : 4_000;
   const run = async (p: ThreadPool): Promise<{ done: Done[]; ms: number; switches: Array<[number, string]> }> => {
-    const n = Math.round(onCore * runMs);
+    const n = Math.round(onCoreBefore * runMs);
     const stop = { done: false };
     const switches: Array<[number, string]> = [];
     const flipping = alternate(cluster, ['n0', 'n1'], stop, switches);
@@ -98,6 +105,8 @@ try {
     return { done, ms, switches };
   };
   const main = await run(pool);
+  const onCoreAfter = await calibrate();
+  const onCore = (onCoreBefore + onCoreAfter) / 2;
   const goodput = main.done.length / (onCore * main.ms);
 
   // Elements finished on a node more than 1 ms after its CPU was taken. (The node that has
@@ -156,7 +165,7 @@ try {
   const svg = writeChart(plotPath('filler'), { title: 'Filler following the free CPU (first 300 ms)', xLabel: 'ms', yLabel: 'elements per ms', series });
 
   report('filler', [
-    { key: 'onCoreItemsPerMs', value: onCore, note: 'baseline: the filler on one steadily free core' },
+    { key: 'onCoreItemsPerMs', value: onCore, note: `baseline: the filler on one steadily free core (mean of ${onCoreBefore.toFixed(2)} before and ${onCoreAfter.toFixed(2)} after)` },
     { key: 'runMs', value: main.ms, note: `CPU alternating every ${PHASE_MS} ms (${main.switches.length} switches)` },
     { key: 'itemsDone', value: main.done.length },
     { key: 'goodputFraction', value: goodput, note: 'bar: >= 0.8 (work done over what the free core could do)' },
