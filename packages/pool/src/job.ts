@@ -22,7 +22,8 @@
  *   work are parked; every `LOAD_TICK_MS` the job looks again, and a parked runner whose
  *   node has a CPU free joins, taking half of the largest remaining range (a split).
  * - Rate matching (output to a queue): every `RATE_TICK_MS` the job reads the queue's
- *   counters and the pops its index logged, dated on the index's clock (mapped onto ours
+ *   counters (one read out at a time; a tick that finds one out reads again as soon as it
+ *   is answered) and the pops its index logged, dated on the index's clock (mapped onto ours
  *   by the least request delay seen). While no take found the queue empty, the consumer
  *   never waited, so its pop rate is its demand, whatever the queue's length. A consumer
  *   takes items in bursts (a batch per GPU step), so the rate is taken from the end of
@@ -243,6 +244,8 @@ export class JobRun {
   #margin = MARGIN;
   #marginAt = 0;
   #rateBusy = false;
+  /** A tick came while a read was out. */
+  #rateMissed = false;
   #loadBusy = false;
   #onAbort: (() => void) | undefined;
   #resolve!: (v: unknown) => void;
@@ -760,8 +763,15 @@ export class JobRun {
 
   async #rateTick(): Promise<void> {
     const read = this.#spec.rate;
-    if (read === undefined || this.#rateBusy || this.#settled) return;
+    if (read === undefined || this.#settled) return;
+    if (this.#rateBusy) {
+      // A read is out (its answer can take milliseconds on a busy machine): look again as
+      // soon as it is in, not a whole tick later, so that a change is seen without delay.
+      this.#rateMissed = true;
+      return;
+    }
     this.#rateBusy = true;
+    this.#rateMissed = false;
     try {
       const asked = performance.now();
       const last = this.#pops[this.#pops.length - 1];
@@ -815,6 +825,7 @@ export class JobRun {
       // The queue is unreachable for a moment: keep the current rate.
     } finally {
       this.#rateBusy = false;
+      if (this.#rateMissed) setImmediate(() => void this.#rateTick());
     }
   }
 
