@@ -245,8 +245,11 @@ export class WsTransport implements Transport {
       // its fragment at once unless the socket is corked (a write costs tens of µs here).
       const last = frame.length - 1;
       conn.socket?.cork();
-      for (let i = 0; i < frame.length; i++) conn.ws.send(frame[i]!, { binary: true, fin: i === last });
-      conn.socket?.uncork();
+      try {
+        for (let i = 0; i < frame.length; i++) conn.ws.send(frame[i]!, { binary: true, fin: i === last });
+      } finally {
+        conn.socket?.uncork();
+      }
     } else {
       conn.ws.send(frame, { binary: true });
     }
