@@ -47,7 +47,7 @@ export function atWallClock(at: number, fn: () => void, options: { unref?: boole
 }
 
 /** Scheduled changes the workers see at most. */
-export const SCHEDULE_MAX = 8;
+const SCHEDULE_MAX = 8;
 const CAPACITY = 0;
 const SEQ = 1;
 const COUNT = 2;
@@ -77,9 +77,12 @@ export class SharedCapacity {
       Atomics.store(this.#ctl, CAPACITY, size);
       // Entries up to `at` are applied now: drop them.
       const n = Atomics.load(this.#ctl, COUNT);
-      let k = 0;
-      while (k < n && this.#at[k]! <= at) k++;
-      if (k > 0) this.#remove(0, k, n);
+      const k = this.#firstAfter(at, n);
+      for (let i = 0; i + k < n; i++) {
+        this.#at[i] = this.#at[i + k]!;
+        Atomics.store(this.#ctl, CPUS + i, Atomics.load(this.#ctl, CPUS + i + k));
+      }
+      Atomics.store(this.#ctl, COUNT, n - k);
     });
   }
 
@@ -102,14 +105,6 @@ export class SharedCapacity {
     return true;
   }
 
-  #remove(from: number, k: number, n: number): void {
-    for (let i = from; i + k < n; i++) {
-      this.#at[i] = this.#at[i + k]!;
-      Atomics.store(this.#ctl, CPUS + i, Atomics.load(this.#ctl, CPUS + i + k));
-    }
-    Atomics.store(this.#ctl, COUNT, n - k);
-  }
-
   #write(fn: () => void): void {
     Atomics.add(this.#ctl, SEQ, 1);
     try {
@@ -122,18 +117,19 @@ export class SharedCapacity {
 
   // ------------------------------------------------------------ any thread
 
-  /** The capacity in effect at wall-clock `t` (by default now). */
-  at(t = wallClockMs()): number {
+  /**
+   * The capacity in effect `aheadMs` from now (by default now). With nothing scheduled it
+   * is one load, no clock read: workers ask between every two elements of a range task.
+   */
+  at(aheadMs = 0): number {
     const ctl = this.#ctl;
     if (Atomics.load(ctl, COUNT) === 0) return Atomics.load(ctl, CAPACITY);
+    const t = wallClockMs() + aheadMs;
     for (;;) {
       const s = Atomics.load(ctl, SEQ);
-      if ((s & 1) === 0) {
-        let cap = Atomics.load(ctl, CAPACITY);
-        const n = Atomics.load(ctl, COUNT);
-        for (let i = 0; i < n && this.#at[i]! <= t; i++) cap = Atomics.load(ctl, CPUS + i);
-        if (Atomics.load(ctl, SEQ) === s) return cap;
-      }
+      if ((s & 1) !== 0) continue;
+      const cap = this.#inEffect(this.#firstAfter(t, Atomics.load(ctl, COUNT)));
+      if (Atomics.load(ctl, SEQ) === s) return cap;
     }
   }
 
@@ -148,13 +144,10 @@ export class SharedCapacity {
     for (;;) {
       const s = Atomics.load(ctl, SEQ);
       if ((s & 1) !== 0) continue;
-      const t = wallClockMs();
-      let cap = Atomics.load(ctl, CAPACITY);
       const n = Atomics.load(ctl, COUNT);
-      let i = 0;
-      for (; i < n && this.#at[i]! <= t; i++) cap = Atomics.load(ctl, CPUS + i);
+      let i = this.#firstAfter(wallClockMs(), n);
       let back = -1;
-      if (cap <= index) {
+      if (this.#inEffect(i) <= index) {
         for (; i < n; i++) {
           if (Atomics.load(ctl, CPUS + i) > index) {
             back = this.#at[i]!;
@@ -167,5 +160,17 @@ export class SharedCapacity {
       // Wakes at `back`, or when `seq` moves on from `s` (a write since these reads).
       Atomics.wait(ctl, SEQ, s, Math.max(0, back - wallClockMs()));
     }
+  }
+
+  /** The index of the first of the `n` entries after `t` (all before it are in effect by `t`). */
+  #firstAfter(t: number, n: number): number {
+    let i = 0;
+    while (i < n && this.#at[i]! <= t) i++;
+    return i;
+  }
+
+  /** The capacity once the first `i` entries are in effect. */
+  #inEffect(i: number): number {
+    return Atomics.load(this.#ctl, i === 0 ? CAPACITY : CPUS + i - 1);
   }
 }

@@ -47,7 +47,7 @@ import { CONTEXT, lookupType, resolveType } from './proclet.js';
 import type { ProcletContext, ProcletType } from './proclet.js';
 import { Ref } from './ref.js';
 import { PendingCall, PendingTable } from './pending.js';
-import { atWallClock, wallClockMs } from './capacity.js';
+import { atWallClock } from './capacity.js';
 import type { Pending } from './pending.js';
 import { ACTIVE, GONE, MIGRATING, Slot } from './slot.js';
 import type { Transport } from './transport.js';
@@ -75,8 +75,6 @@ export const MSG_OKS = 8; // [8, callId[], value[]]
 /** Id of the controller proclet. */
 export const CONTROLLER_ID = '@controller';
 
-/** The clock scheduled capacity changes (`setCapacity(..., { at })`) use, and a timer on it. */
-export { atWallClock, wallClockMs };
 /** Id of the agent proclet of a node. */
 export const agentId = (node: string): string => `@${node}`;
 

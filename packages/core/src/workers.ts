@@ -33,7 +33,7 @@ import type { TransferListItem } from 'node:worker_threads';
 import { isAbsolute } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { AbortedError, ClosedError, TaskError, fromWireError } from './errors.js';
-import { SharedCapacity, atWallClock, wallClockMs } from './capacity.js';
+import { SharedCapacity, atWallClock } from './capacity.js';
 
 /** Names the code a task runs: an exported function of a module, or a function's source. */
 export interface TaskSpec {
@@ -342,15 +342,13 @@ export class WorkerPool {
    * a `resize` down) none does.
    */
   #pickSlot(first: Job): Slot | undefined {
+    // The busy worker holding the least work, with room for one more batch.
     let light: Slot | undefined;
-    let lightMs = PIPELINE_MS;
-    let behind: Slot | undefined;
-    let behindMs = Infinity;
+    let lightMs = Infinity;
     const busy = this.busy;
     // The capacity in effect now, on the workers' clock (this.size lags: it changes when
     // the timer fires), and slots due back within AHEAD_MS: their work waits in the worker.
-    const now = wallClockMs();
-    const size = Math.max(this.#capacity.at(now), this.#capacity.at(now + AHEAD_MS));
+    const size = Math.max(this.#capacity.at(), this.#capacity.at(AHEAD_MS));
     // Shrunk below the workers still busy: they finish what they hold, nothing more.
     if (busy > size) return undefined;
     const full = busy === size;
@@ -365,10 +363,6 @@ export class WorkerPool {
           light = s;
           lightMs = ms;
         }
-        if (ms < behindMs) {
-          behind = s;
-          behindMs = ms;
-        }
       }
     }
     if (!full && this.#slots.length < size) return this.#spawn();
@@ -378,8 +372,8 @@ export class WorkerPool {
     // goes on to it without a round trip through this thread, which cost a chunk of 4 ms
     // up to a millisecond on a busy machine (a worker whose CPU is taken meanwhile hands it
     // back at once). Other long tasks wait here for the first free worker.
-    if (first.kind.estMs < BATCH_MS) return light;
-    return first.yieldValue !== undefined ? behind : undefined;
+    if (first.kind.estMs < BATCH_MS) return lightMs < PIPELINE_MS ? light : undefined;
+    return first.yieldValue !== undefined ? light : undefined;
   }
 
   /** Takes a batch from the queue head: about BATCH_MS of measured work, at least one job. */
