@@ -493,8 +493,8 @@ export async function feed<T>(values: Iterable<T> | AsyncIterable<T>, one: (v: T
     return;
   }
   const it = values[Symbol.iterator]();
+  let cur = it.next();
   try {
-    let cur = it.next();
     while (cur.done !== true) {
       const next = it.next();
       const wait = one(cur.value, next.done === true);
@@ -502,6 +502,7 @@ export async function feed<T>(values: Iterable<T> | AsyncIterable<T>, one: (v: T
       cur = next;
     }
   } finally {
-    it.return?.();
+    // Closed only when left early (a write failed), as `for...of` does.
+    if (cur.done !== true) it.return?.();
   }
 }
