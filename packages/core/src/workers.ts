@@ -330,9 +330,13 @@ export class WorkerPool {
     for (;;) {
       const first = this.#peek();
       if (first === undefined) return;
-      const slot = this.#pickSlot(first);
+      // The capacity in effect now, on the workers' clock (this.size lags: it changes when
+      // the timer fires), and the most slots in effect within AHEAD_MS: work for a slot due
+      // back by then is sent now and waits in its worker for the instant.
+      const now = this.#capacity.at();
+      const slot = this.#pickSlot(first, Math.max(now, this.#capacity.at(AHEAD_MS)));
       if (slot === undefined) return;
-      this.#send(slot, this.#fill(first));
+      this.#send(slot, this.#fill(first), slot.index >= now);
     }
   }
 
@@ -341,14 +345,11 @@ export class WorkerPool {
    * `size` workers are busy only they get more work, and while more than `size` are (after
    * a `resize` down) none does.
    */
-  #pickSlot(first: Job): Slot | undefined {
+  #pickSlot(first: Job, size: number): Slot | undefined {
     // The busy worker holding the least work, with room for one more batch.
     let light: Slot | undefined;
     let lightMs = Infinity;
     const busy = this.busy;
-    // The capacity in effect now, on the workers' clock (this.size lags: it changes when
-    // the timer fires), and slots due back within AHEAD_MS: their work waits in the worker.
-    const size = Math.max(this.#capacity.at(), this.#capacity.at(AHEAD_MS));
     // Shrunk below the workers still busy: they finish what they hold, nothing more.
     if (busy > size) return undefined;
     const full = busy === size;
@@ -402,7 +403,8 @@ export class WorkerPool {
     return slot;
   }
 
-  #send(slot: Slot, jobs: Job[]): void {
+  /** `ahead`: the slot is beyond the capacity in effect, and its CPU is due back shortly. */
+  #send(slot: Slot, jobs: Job[], ahead: boolean): void {
     let defs: Array<[number, string | null, string | null, string | null]> | null = null;
     const keys: number[] = new Array<number>(jobs.length);
     const inputs: unknown[] = new Array<unknown>(jobs.length);
@@ -425,8 +427,8 @@ export class WorkerPool {
     }
     const batch: Batch = { id: ++this.#batchSeq, jobs, estMs };
     try {
-      // Beyond the capacity in effect: sent ahead of a scheduled return, to start at its instant.
-      slot.worker.postMessage([batch.id, defs, keys, inputs, slot.index >= this.#capacity.at()], transfer);
+      // Sent ahead of a scheduled return: the worker starts it at the instant.
+      slot.worker.postMessage([batch.id, defs, keys, inputs, ahead], transfer);
     } catch (e) {
       if (defs !== null) for (const d of defs) slot.known.delete(d[0]);
       if (jobs.length > 1) {

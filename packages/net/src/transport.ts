@@ -575,9 +575,10 @@ export class WsTransport implements Transport {
     // loop reads sockets. The time this process was away does not count as their silence.
     const away = Math.max(0, now - this.#lastBeat - this.#heartbeatMs);
     this.#lastBeat = now;
+    const clientLimit = Math.max(this.#peerTimeoutMs, CLIENT_TIMEOUT_MS);
     for (const conn of this.#conns) {
       if (!conn.authed) continue;
-      const limit = conn.peerKind === 'client' ? Math.max(this.#peerTimeoutMs, CLIENT_TIMEOUT_MS) : this.#peerTimeoutMs;
+      const limit = conn.peerKind === 'client' ? clientLimit : this.#peerTimeoutMs;
       if (now - conn.lastSeen - away > limit) {
         this.#log(`quicksand: ${this.self}: ${conn.peer ?? 'a peer'} silent for ${now - conn.lastSeen} ms; considered lost`);
         conn.ws.terminate();
