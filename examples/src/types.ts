@@ -53,11 +53,14 @@ export class Trainer {
     // Resolves when GPUs are taken away; replaced after each such change.
     let revoke = (): void => undefined;
     let revoked = new Promise<void>((r) => (revoke = r));
+    // Resolves when GPUs are added (or the run ends): GPUs not in use wait on it, not on a timer.
+    let grant = (): void => undefined;
+    let granted = new Promise<void>((r) => (grant = r));
     const most = Math.max(...plan.gpus);
     const gpu = async (index: number): Promise<void> => {
       while (!stop) {
         if (index >= gpus) {
-          await sleep(1);
+          await granted;
           continue;
         }
         const w0 = performance.now();
@@ -79,16 +82,20 @@ export class Trainer {
     for (let k = 1; k <= plan.gpus.length; k++) {
       await sleep(t0 + k * plan.periodMs - performance.now());
       if (k === plan.gpus.length) break;
-      const next = plan.gpus[k]!;
-      if (next < gpus) {
+      const before = gpus;
+      gpus = plan.gpus[k]!;
+      changes.push([wallNow(), gpus]);
+      if (gpus < before) {
         revoke();
         revoked = new Promise<void>((r) => (revoke = r));
+      } else if (gpus > before) {
+        grant();
+        granted = new Promise<void>((r) => (grant = r));
       }
-      gpus = next;
-      changes.push([wallNow(), gpus]);
     }
     stop = true;
     revoke();
+    grant();
     await Promise.race([Promise.all(loops), sleep(1000)]);
     return { changes, idleMs, busyMs };
   }

@@ -24,8 +24,9 @@
  * - Rate matching (output to a queue): every `RATE_TICK_MS` the job reads the queue's
  *   counters (one read out at a time; a tick that finds one out reads again as soon as it
  *   is answered) and the pops its index logged, dated on the index's clock (mapped onto ours
- *   by the least request delay seen). While no take found the queue empty, the consumer
- *   never waited, so its pop rate is its demand, whatever the queue's length. A consumer
+ *   by the least request delay seen). The index dates waits too (the last take that found
+ *   the queue empty, or waiting take served): after the last one the consumer never
+ *   waited, so its pop rate is its demand, whatever the queue's length. A consumer
  *   takes items in bursts (a batch per GPU step), so the rate is taken from the end of
  *   one burst to the end of a later one, at least `RATE_WINDOW_MS` apart. A silence well
  *   past the consumer's step (its longest recent gap) counts as a slowdown; a window with
@@ -242,12 +243,16 @@ export class JobRun {
   readonly #timers: NodeJS.Timeout[] = [];
   #lastProgress = 0;
   #lastRunning = -1;
-  /** Queue samples: [time, length, starved]. */
-  readonly #samples: Array<[number, number, number]> = [];
+  /** Queue samples: [time, length]. */
+  readonly #samples: Array<[number, number]> = [];
   /** Pop reports of the queue's index, dated on this clock: [time, popped], oldest first. */
   readonly #pops: Array<[number, number]> = [];
   /** Until when (this clock) the pop log is complete: when the index last answered. */
   #popsUntil = 0;
+  /** When (this clock) a consumer last waited for an item: a take found the queue empty, or a waiting one was served. */
+  #waitedUntil = -Infinity;
+  /** The index's `waitedAt` that `#waitedUntil` maps (its clock). */
+  #waitedAt: number | null = null;
   /** The index's clock minus this one, plus a request's delay, over the last samples. */
   readonly #skew: number[] = [];
   /** Which clock the index answers with (its process's time origin). */
@@ -793,7 +798,7 @@ export class JobRun {
       if (this.#settled) return;
       const now = performance.now();
       const samples = this.#samples;
-      samples.push([now, s.length, s.starved]);
+      samples.push([now, s.length]);
       while (samples.length > 2 && now - samples[1]![0] >= RATE_HISTORY_MS) samples.shift();
       this.#notePops(asked, s);
       const active = this.#running();
@@ -885,7 +890,7 @@ export class JobRun {
       // Silent, yet not waiting for items since: it stopped or slowed down a lot, whether
       // or not it had to wait before. A shorter silence may be a stall: wait and see.
       if (silence < Math.max(2 * RATE_WINDOW_MS, STOPPED * step)) return undefined;
-      return this.#starvedSince(tk, true) ? undefined : (ck - cj) / (until - tj);
+      return this.#starvedSince(tk) ? undefined : (ck - cj) / (until - tj);
     }
     // A window with a stall in it says little of the rate the consumer keeps.
     if (step > 0 && this.#longestGap(k, burstEnds, tj) > STALL * step) return undefined;
@@ -936,6 +941,11 @@ export class JobRun {
       pops.push([last === undefined ? at : Math.max(at, last[0]), popped]);
     }
     this.#popsUntil = Math.max(this.#popsUntil, s.at - offset);
+    // Mapped once, with the offset its pop report was mapped with (the same answer brings both).
+    if (s.waitedAt !== this.#waitedAt) {
+      this.#waitedAt = s.waitedAt;
+      this.#waitedUntil = s.waitedAt === null ? -Infinity : s.waitedAt - offset;
+    }
     let drop = 0;
     while (drop < pops.length - 2 && asked - pops[drop + 1]![0] >= RATE_HISTORY_MS) drop++;
     if (drop > 0) pops.splice(0, drop);
@@ -968,16 +978,13 @@ export class JobRun {
   }
 
   /**
-   * Whether a take found the queue empty after `t`, to within a tick: counted from the
-   * newest sample at or before `t` (`strict`: from the oldest one after it, so that a
-   * wait just before `t` is not counted). Then the consumer waited, or came back empty.
+   * Whether a consumer waited for an item after `t`: a take found the queue empty (it
+   * waited, or came back empty), or a waiting take was served. The index dates both on the
+   * clock of the pop reports, so a window of pops can start right after the last wait: a
+   * pop that served a waiting take came when we delivered, not when it was asked for.
    */
-  #starvedSince(t: number, strict = false): boolean {
-    const samples = this.#samples;
-    const last = samples.length - 1;
-    const at = this.#sampleAt(t);
-    const i = Math.min(last, strict ? at + 1 : Math.max(0, at));
-    return samples[last]![2] > samples[i]![2];
+  #starvedSince(t: number): boolean {
+    return this.#waitedUntil > t;
   }
 
   #hasWork(): boolean {

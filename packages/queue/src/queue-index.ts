@@ -56,6 +56,12 @@ export interface QueueStats {
 export interface RateSample extends QueueStats {
   /** Takes that found the queue empty (they waited, or came back empty), since creation. */
   starved: number;
+  /**
+   * When the consumers last waited (the index's clock): the latest report of a take that
+   * found the queue empty or of a waiting take served; null when none has waited yet.
+   * Pops up to then measure what the producers delivered, not what the consumers asked.
+   */
+  waitedAt: number | null;
   /** The index's clock (`performance.now()` of its process) when it answered. */
   at: number;
   /** Names the index's clock: its process's `performance.timeOrigin`; it changes when the index migrates. */
@@ -95,6 +101,8 @@ interface IndexState {
   reclaimed: number;
   /** The pop log as [age in ms, popped] pairs (clocks differ between nodes); absent in older states. */
   pops?: number[];
+  /** Age in ms of `waitedAt`; absent when no consumer has waited (or in older states). */
+  waitedAge?: number;
 }
 
 /** @internal The index proclet of a sharded queue. */
@@ -115,6 +123,8 @@ export class QueueIndex {
   reclaimed = 0;
   /** Recent pop reports: [performance.now(), popped] pairs, oldest first, at most POP_LOG. */
   #popLog: number[] = [];
+  /** performance.now() of the latest report of a take that waited (see RateSample.waitedAt). */
+  #waitedAt: number | null = null;
   #waiters = new Map<string, PermitWaiter>();
   #lock: Promise<unknown> = Promise.resolve();
 
@@ -179,14 +189,19 @@ export class QueueIndex {
     return true;
   }
 
-  /** A segment's batched report: items appended to it and taken from it, and takes that found it empty. */
-  report(appended: number, taken: number, starved = 0): void {
+  /**
+   * A segment's batched report: items appended to it and taken from it, takes that found it
+   * empty, and waiting takes served.
+   */
+  report(appended: number, taken: number, starved = 0, served = 0): void {
     this.pushed += appended;
     this.popped += taken;
     this.starved += starved;
+    const now = performance.now();
+    if (starved > 0 || served > 0) this.#waitedAt = now;
     if (taken > 0) {
       if (this.#popLog.length >= 2 * POP_LOG) this.#popLog.splice(0, POP_LOG);
-      this.#popLog.push(performance.now(), this.popped);
+      this.#popLog.push(now, this.popped);
     }
     if (this.capacity === 0 || taken === 0) return;
     this.held = Math.max(0, this.held - taken);
@@ -291,6 +306,7 @@ export class QueueIndex {
     return {
       ...this.stats(),
       starved: this.starved,
+      waitedAt: this.#waitedAt,
       at: performance.now(),
       clock: performance.timeOrigin,
       pops: log.slice(i),
@@ -350,6 +366,7 @@ export class QueueIndex {
       created: ix.created,
       reclaimed: ix.reclaimed,
       pops: ages(ix.#popLog),
+      ...(ix.#waitedAt === null ? {} : { waitedAge: performance.now() - ix.#waitedAt }),
     };
   }
 
@@ -366,6 +383,7 @@ export class QueueIndex {
     ix.created = s.created;
     ix.reclaimed = s.reclaimed;
     ix.#popLog = ages(s.pops ?? []); // ages back to this process's clock
+    ix.#waitedAt = s.waitedAge === undefined ? null : performance.now() - s.waitedAge;
     return ix;
   }
 }

@@ -99,6 +99,8 @@ export class QueueSegment {
   #taken = 0;
   /** Takes that found the segment empty (they parked, or came back empty), not yet reported. */
   #starved = 0;
+  /** Parked takes an append served, not yet reported: their consumers waited until now. */
+  #served = 0;
   #reportQueued = false;
   #growing = false;
   #reclaimed = false;
@@ -121,6 +123,7 @@ export class QueueSegment {
       this.#waiters.delete(id);
       w.resolve({ items: items.slice(i, i + k) });
       i += k;
+      this.#served++;
     }
     this.#taken += i;
     let added = 0;
@@ -265,12 +268,14 @@ export class QueueSegment {
     const appended = this.#appended;
     const taken = this.#taken;
     const starved = this.#starved;
+    const served = this.#served;
     if (appended === 0 && taken === 0 && starved === 0) return;
     this.#appended = 0;
     this.#taken = 0;
     this.#starved = 0;
+    this.#served = 0;
     this.#indexRef()
-      .call('report', appended, taken, starved)
+      .call('report', appended, taken, starved, served)
       .catch(() => undefined); // the index is gone only when the queue was destroyed
   }
 

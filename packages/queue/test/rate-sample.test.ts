@@ -21,7 +21,7 @@ describe('ShardedQueue — what rate matching reads (internal)', () => {
     expect(await q.popMany(3)).to.deep.equal([3, 4, 5]);
     await eventually(async () => (await rateSample(cluster, q.id, -Infinity)).popped === 5, 'both pops reported');
     const s = await rateSample(cluster, q.id, -Infinity);
-    expect(s).to.include({ length: 1, pushed: 6, popped: 5, capacity: 100, starved: 0 });
+    expect(s).to.include({ length: 1, pushed: 6, popped: 5, capacity: 100, starved: 0, waitedAt: null });
     // Two reports, dated in order between the first sample and this one.
     expect(s.pops.filter((_, i) => i % 2 === 1)).to.deep.equal([2, 5]);
     expect(s.pops[0]).to.be.within(t0, s.at);
@@ -35,8 +35,15 @@ describe('ShardedQueue — what rate matching reads (internal)', () => {
     expect(await q.tryPop(1)).to.deep.equal([]);
     const waiting = q.popMany(1);
     await eventually(async () => (await rateSample(cluster, q.id, -Infinity)).starved === 2, 'two empty takes reported');
+    const parked = await rateSample(cluster, q.id, -Infinity);
+    expect(parked.waitedAt).to.be.a('number').and.within(s.at, parked.at);
     await q.push(7);
     expect(await waiting).to.deep.equal([7]);
+    // Serving the waiting take dates the end of the wait, with the pop that served it.
+    await eventually(async () => (await rateSample(cluster, q.id, -Infinity)).popped === 7, 'the served pop reported');
+    const served = await rateSample(cluster, q.id, -Infinity);
+    expect(served.waitedAt).to.be.above(parked.waitedAt!);
+    expect(served.waitedAt).to.equal(served.pops[served.pops.length - 2]);
   });
 
   it('keeps its pop log and counters when the index migrates', async () => {
@@ -50,6 +57,7 @@ describe('ShardedQueue — what rate matching reads (internal)', () => {
     await cluster.migrate(q.id, 'n1');
     const after = await rateSample(cluster, q.id, -Infinity);
     expect(after).to.include({ popped: 3, starved: 1, pushed: 3 });
+    expect(after.waitedAt).to.be.a('number').and.at.most(after.at - (before.at - before.waitedAt!));
     expect(after.pops.filter((_, i) => i % 2 === 1)).to.deep.equal(before.pops.filter((_, i) => i % 2 === 1));
     // The reports keep their ages (to within the move), on the new clock.
     const ageBefore = before.at - before.pops[0]!;
