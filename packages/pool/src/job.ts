@@ -23,7 +23,8 @@
  *   node has a CPU free joins, taking half of the largest remaining range (a split).
  * - Rate matching (output to a queue): every `RATE_TICK_MS` the job reads the queue's
  *   counters (one read out at a time; a tick that finds one out reads again as soon as it
- *   is answered) and the pops its index logged, dated on the index's clock (mapped onto ours
+ *   is answered; a burst that would change the decision once its end is seen is read
+ *   again as soon as it can be, not a tick later) and the pops its index logged, dated on the index's clock (mapped onto ours
  *   by the least request delay seen). The index dates waits too (the last take that found
  *   the queue empty, or waiting take served): after the last one the consumer never
  *   waited, so its pop rate is its demand, whatever the queue's length. A consumer
@@ -265,6 +266,8 @@ export class JobRun {
   #rateBusy = false;
   /** A tick came while a read was out. */
   #rateMissed = false;
+  /** A read sooner than the next tick, to confirm a tentative burst end (see #confirmSoon). */
+  #confirmTimer: NodeJS.Timeout | null = null;
   #loadBusy = false;
   #onAbort: (() => void) | undefined;
   #resolve!: (v: unknown) => void;
@@ -660,6 +663,7 @@ export class JobRun {
 
   #cleanup(): void {
     for (const t of this.#timers) clearInterval(t);
+    if (this.#confirmTimer !== null) clearTimeout(this.#confirmTimer);
     if (this.#onAbort !== undefined) this.#options.signal?.removeEventListener('abort', this.#onAbort);
   }
 
@@ -814,26 +818,17 @@ export class JobRun {
         // A shrink that starved the consumer soon after: be more cautious from now on.
         if (active < this.#lanes.length && now - this.#lastShrink < STARVE_AFTER_SHRINK_MS) this.#margin = Math.min(2, this.#margin * 1.25);
       } else {
-        const rate = this.#demand(); // elements per ms
-        if (rate === undefined || Number.isNaN(this.#perItemMs)) return;
-        // The consumer never found the queue empty, so its pops are its demand. Shrink to the
-        // fewest runners that make it (with the margin); grow when it is clearly (a tenth)
-        // above what the active ones make. Waiting for the queue to drain instead would
-        // take as long as a full queue lasts. The dead band keeps noise from flapping it.
-        const goal = rate * this.#margin;
-        let fewest = this.#lanes.length;
-        for (let n = 1; n < this.#lanes.length; n++) {
-          // Onto a count already measured, a shrink needs room to spare (noise in the demand
-          // must not flap it); onto one not measured yet it is a probe, undone at once if
-          // the consumer then starves.
-          if (this.#delivers(n) >= goal * (this.#perItemBy.has(n) ? SHRINK_ROOM : 1)) {
-            fewest = n;
-            break;
-          }
+        if (Number.isNaN(this.#perItemMs)) return;
+        const rate = this.#demand(false); // elements per ms
+        want = rate === undefined ? active : this.#wantFor(rate, active, now, s.length);
+        if (want === active) {
+          // The newest report may end a burst (its gap not seen yet): if that burst would make
+          // a window that changes the decision, read again as soon as the gap can be seen
+          // instead of a tick later.
+          const early = this.#demand(true);
+          if (early !== undefined && this.#wantFor(early, active, now, s.length) !== active) this.#confirmSoon(now);
+          return;
         }
-        if (fewest < active) want = fewest;
-        else if (goal > this.#delivers(active) * GROW_ABOVE && this.#draining(now, s.length)) want = Math.max(active + 1, fewest);
-        else want = active;
       }
       const before = this.#running();
       if (this.#setActive(Math.max(1, want))) {
@@ -849,6 +844,47 @@ export class JobRun {
   }
 
   /**
+   * The runners `rate` (the consumer's demand, elements per ms) calls for, given `active`
+   * now. The consumer never waited, so its pops are its demand. Shrink to the fewest
+   * runners that make it (with the margin); grow when it is clearly (a tenth) above what
+   * the active ones make. Waiting for the queue to drain instead would take as long as a
+   * full queue lasts. The dead band keeps noise from flapping it.
+   */
+  #wantFor(rate: number, active: number, now: number, length: number): number {
+    const goal = rate * this.#margin;
+    let fewest = this.#lanes.length;
+    for (let n = 1; n < this.#lanes.length; n++) {
+      // Onto a count already measured, a shrink needs room to spare (noise in the demand
+      // must not flap it); onto one not measured yet it is a probe, undone at once if the
+      // consumer then starves.
+      if (this.#delivers(n) >= goal * (this.#perItemBy.has(n) ? SHRINK_ROOM : 1)) {
+        fewest = n;
+        break;
+      }
+    }
+    if (fewest < active) return fewest;
+    if (goal > this.#delivers(active) * GROW_ABOVE && this.#draining(now, length)) return Math.max(active + 1, fewest);
+    return active;
+  }
+
+  /**
+   * Reads the queue again once the newest pop report's gap (BURST_GAP_MS) can be seen,
+   * rather than at the next tick: a tentative burst end would change the decision.
+   */
+  #confirmSoon(now: number): void {
+    if (this.#confirmTimer !== null) return;
+    const last = this.#pops[this.#pops.length - 1];
+    if (last === undefined) return;
+    const delay = Math.max(0, last[0] + BURST_GAP_MS - now, this.#lastChange + RATE_WINDOW_MS - now);
+    if (delay >= RATE_TICK_MS) return; // the tick comes first
+    this.#confirmTimer = setTimeout(() => {
+      this.#confirmTimer = null;
+      void this.#rateTick();
+    }, delay);
+    this.#confirmTimer.unref();
+  }
+
+  /**
    * The consumer's demand (elements per ms), or undefined when it cannot be told. It is
    * measured on the pop reports of the queue's index, dated there: a consumer takes items
    * in bursts (a batch per GPU step, often every GPU at once), and a rate between the
@@ -860,13 +896,15 @@ export class JobRun {
    * or slowed down: no rate is taken until the silence passes STOPPED times that gap (and
    * twice RATE_WINDOW_MS), and then the silence counts. A window with a gap of STALL times
    * that gap in it gives no rate either. Only valid while no take found the queue empty
-   * (the consumer never waited), so its pops are what it asked for.
+   * (the consumer never waited), so its pops are what it asked for. `tentative`: as if the
+   * newest report were known to end a burst (what a read BURST_GAP_MS later may confirm).
    */
-  #demand(): number | undefined {
+  #demand(tentative: boolean): number | undefined {
     const pops = this.#pops;
     const until = this.#popsUntil;
     // Report i ends a burst when the next one (or the last answer) is BURST_GAP_MS later.
-    const ends = (i: number): boolean => (i + 1 < pops.length ? pops[i + 1]![0] : until) - pops[i]![0] >= BURST_GAP_MS;
+    const next = (i: number): number => (i + 1 < pops.length ? pops[i + 1]![0] : tentative ? Infinity : until);
+    const ends = (i: number): boolean => next(i) - pops[i]![0] >= BURST_GAP_MS;
     // The newest burst end, if one is recent (a steady consumer has none: do not scan it all).
     let k = pops.length - 1;
     while (k >= 0 && !ends(k) && until - pops[k]![0] < 2 * RATE_WINDOW_MS) k--;
