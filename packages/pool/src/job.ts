@@ -980,9 +980,10 @@ export class JobRun {
     }
     this.#popsUntil = Math.max(this.#popsUntil, s.at - offset);
     // Mapped once, with the offset its pop report was mapped with (the same answer brings both).
-    if (s.waitedAt !== this.#waitedAt) {
-      this.#waitedAt = s.waitedAt;
-      this.#waitedUntil = s.waitedAt === null ? -Infinity : s.waitedAt - offset;
+    const waitedAt = typeof s.waitedAt === 'number' ? s.waitedAt : null;
+    if (waitedAt !== this.#waitedAt) {
+      this.#waitedAt = waitedAt;
+      this.#waitedUntil = waitedAt === null ? -Infinity : waitedAt - offset;
     }
     let drop = 0;
     while (drop < pops.length - 2 && asked - pops[drop + 1]![0] >= RATE_HISTORY_MS) drop++;
