@@ -139,14 +139,18 @@ const PROGRESS_MS = 50;
  */
 const RATE_TICK_MS = 5;
 /**
- * The consumer's rate is measured over at least this window. It is longer than one step
- * of the adaptive example's trainer (6.75 ms), so that a window holds every GPU's take.
- * With 6.5 ms, shrinking reactions were about 3 ms faster, but flaps (a wrong shrink in
- * the middle of a period, then a grow back) almost doubled. Traced, each wrong shrink
- * read a window made of one gap of a held-up consumer (about 11 ms for a 6.75 ms step),
- * as a rate 40% low: a gap under STALL times the step is not taken for a stall.
+ * The consumer's rate is measured over at least this window (from one burst end to a
+ * later one). It is a little shorter than one step of the adaptive example's trainer
+ * (6.75 ms): GPUs that take in step leave one gap per step, and a window that had to
+ * span two of them (with 8 ms) doubled the time to see a drop in demand. Measured there
+ * in 12 alternating runs each on the 2-core VM: 6 ms against 8 made 40 of 100 shrinking
+ * reactions 15 ms or less (14 of 104), the run medians 13.6 against 17.2 (8 of 12 runs
+ * at or under 15, against 4), with more flaps (a wrong shrink mid-period, then a grow
+ * back: 24 against 16), each from a window of one gap of a held-up consumer read as a
+ * low rate (a gap under STALL times the step is not taken for a stall). 6.5 ms fell in
+ * between.
  */
-const RATE_WINDOW_MS = 8;
+const RATE_WINDOW_MS = 6;
 /** Samples over which the least request delay gives the index's clock offset. */
 const SKEW_SAMPLES = 64;
 /** A silence this many times the consumer's longest gap between bursts: it stalled or slowed down (no rate yet). */
