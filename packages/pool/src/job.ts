@@ -24,15 +24,15 @@
  * - Rate matching (output to a queue): every `RATE_TICK_MS` the job reads the queue's
  *   counters (one read out at a time; a tick that finds one out reads again as soon as it
  *   is answered; a burst that would change the decision once its end is seen is read
- *   again as soon as it can be, not a tick later) and the pops its index logged, dated on the index's clock (mapped onto ours
- *   by the least request delay seen). The index dates waits too (the last take that found
- *   the queue empty, or waiting take served): after the last one the consumer never
- *   waited, so its pop rate is its demand, whatever the queue's length. A consumer
- *   takes items in bursts (a batch per GPU step), so the rate is taken from the end of
- *   one burst to the end of a later one, at least `RATE_WINDOW_MS` apart. A silence well
- *   past the consumer's step (its longest recent gap) counts as a slowdown; a window with
- *   a gap of twice its step in it is a stall (its process held up), not a rate, and is
- *   not used. What `n` active runners deliver is `n` over the median worker time per
+ *   again as soon as it can be, not a tick later) and the pops its index logged, dated
+ *   on the index's clock (mapped onto ours by the least request delay seen). The index
+ *   dates waits too (the last take that found the queue empty, or waiting take served):
+ *   after the last one the consumer never waited, so its pop rate is its demand,
+ *   whatever the queue's length. A consumer takes items in bursts (a batch per GPU
+ *   step), so the rate is taken from the end of one burst to the end of a later one, at
+ *   least `RATE_WINDOW_MS` apart. A silence well past the consumer's step (its longest
+ *   recent gap) counts as a slowdown; a window with a gap of twice its step in it is a
+ *   stall (its process held up), not a rate, and is not used. What `n` active runners deliver is `n` over the median worker time per
  *   element of the last chunks run with `n` active: on a busy machine each of two runners
  *   is slower than one alone, and a busy moment makes a few chunks much slower. The job
  *   keeps the fewest runners whose delivery covers the demand times a margin (1.15;
@@ -134,8 +134,9 @@ const PROGRESS_MS = 50;
  * How often rate matching reads the output queue. Measured in the adaptive example on the
  * 2-core VM: reading every 2.5 ms made growing reactions sooner (pooled median 7 ms, not
  * 11), but the reads take CPU from the workers. With a 6.5 ms window as well, it beat
- * these constants in one set of 8 alternating runs and lost in another, with more GPU
- * idle time in both.
+ * a 5 ms tick and an 8 ms window in one set of 8 alternating runs and lost in another,
+ * with more GPU idle time in both. A read that can confirm a decision is not left to
+ * the tick (see #confirmSoon).
  */
 const RATE_TICK_MS = 5;
 /**
@@ -879,6 +880,7 @@ export class JobRun {
     if (this.#confirmTimer !== null) return;
     const last = this.#pops[this.#pops.length - 1];
     if (last === undefined) return;
+    // Not before the gap can be seen, nor within a window of the last change (no decision then).
     const delay = Math.max(0, last[0] + BURST_GAP_MS - now, this.#lastChange + RATE_WINDOW_MS - now);
     if (delay >= RATE_TICK_MS) return; // the tick comes first
     this.#confirmTimer = setTimeout(() => {
