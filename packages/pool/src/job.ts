@@ -135,13 +135,16 @@ const PULL_MAX = 4_096;
 const PROGRESS_MS = 50;
 /**
  * How often rate matching reads the output queue. Measured in the adaptive example on the
- * 2-core VM: reading every 2.5 ms made growing reactions sooner (pooled median 7 ms, not
- * 11), but the reads take CPU from the workers. With a 6.5 ms window as well, it beat
- * a 5 ms tick and an 8 ms window in one set of 8 alternating runs and lost in another,
- * with more GPU idle time in both. A read that can confirm a decision is not left to
- * the tick (see #confirmSoon).
+ * 2-core VM, in two sets of 12 alternating runs: 4 ms against 5 made 23 and 28 shrinking
+ * reactions of about 90 take 15 ms or less (against 25 and 16), 9 and 10 of 12 runs
+ * at or under the 15 ms bar (against 5 and 8), with GPU idle time no higher. Earlier,
+ * with an 8 ms window: reading every 2.5 ms made growing reactions sooner (pooled median
+ * 7 ms, not 11), but the reads take CPU from the workers, and with a 6.5 ms window as well
+ * it beat a 5 ms tick and an 8 ms window in one set of 8 alternating runs and lost in
+ * another, with more GPU idle time in both. A read that can confirm a decision is not
+ * left to the tick (see #confirmSoon).
  */
-const RATE_TICK_MS = 5;
+const RATE_TICK_MS = 4;
 /**
  * The consumer's rate is measured over at least this window (from one burst end to a
  * later one). It is a little shorter than one step of the adaptive example's trainer
