@@ -36,6 +36,26 @@ export interface TrainerLog {
   busyMs: number;
 }
 
+/** An event that can happen again: `next` resolves at the next `fire()`. */
+class Signal {
+  next!: Promise<void>;
+  #fire!: () => void;
+
+  constructor() {
+    this.#arm();
+  }
+
+  fire(): void {
+    const fire = this.#fire;
+    this.#arm();
+    fire();
+  }
+
+  #arm(): void {
+    this.next = new Promise<void>((r) => (this.#fire = r));
+  }
+}
+
 /**
  * The training stage of the paper's case study, emulated on a GPU server (a node with no
  * CPUs for compute proclets): each GPU takes a batch from the queue, then computes for a
@@ -50,17 +70,15 @@ export class Trainer {
     let stop = false;
     let idleMs = 0;
     let busyMs = 0;
-    // Resolves when GPUs are taken away; replaced after each such change.
-    let revoke = (): void => undefined;
-    let revoked = new Promise<void>((r) => (revoke = r));
-    // Resolves when GPUs are added (or the run ends): GPUs not in use wait on it, not on a timer.
-    let grant = (): void => undefined;
-    let granted = new Promise<void>((r) => (grant = r));
+    // GPUs taken away stop computing at once; GPUs not in use wait for GPUs to be added
+    // (not on a timer). Both also fire when the run ends.
+    const revoked = new Signal();
+    const granted = new Signal();
     const most = Math.max(...plan.gpus);
     const gpu = async (index: number): Promise<void> => {
       while (!stop) {
         if (index >= gpus) {
-          await granted;
+          await granted.next;
           continue;
         }
         const w0 = performance.now();
@@ -72,7 +90,7 @@ export class Trainer {
         }
         const w1 = performance.now();
         idleMs += w1 - w0;
-        await Promise.race([sleep(plan.gpuMs), revoked]);
+        await Promise.race([sleep(plan.gpuMs), revoked.next]);
         busyMs += performance.now() - w1;
       }
     };
@@ -85,17 +103,12 @@ export class Trainer {
       const before = gpus;
       gpus = plan.gpus[k]!;
       changes.push([wallNow(), gpus]);
-      if (gpus < before) {
-        revoke();
-        revoked = new Promise<void>((r) => (revoke = r));
-      } else if (gpus > before) {
-        grant();
-        granted = new Promise<void>((r) => (grant = r));
-      }
+      if (gpus < before) revoked.fire();
+      else if (gpus > before) granted.fire();
     }
     stop = true;
-    revoke();
-    grant();
+    revoked.fire();
+    granted.fire();
     await Promise.race([Promise.all(loops), sleep(1000)]);
     return { changes, idleMs, busyMs };
   }

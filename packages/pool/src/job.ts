@@ -32,9 +32,10 @@
  *   step), so the rate is taken from the end of one burst to the end of a later one, at
  *   least `RATE_WINDOW_MS` apart. A silence well past the consumer's step (its longest
  *   recent gap) counts as a slowdown; a window with a gap of twice its step in it is a
- *   stall (its process held up), not a rate, and is not used. What `n` active runners deliver is `n` over the median worker time per
- *   element of the last chunks run with `n` active: on a busy machine each of two runners
- *   is slower than one alone, and a busy moment makes a few chunks much slower. The job
+ *   stall (its process held up), not a rate, and is not used. What `n` active runners
+ *   deliver is `n` over the median worker time per element of the last chunks run with
+ *   `n` active: on a busy machine each of two runners is slower than one alone, and a
+ *   busy moment makes a few chunks much slower. The job
  *   keeps the fewest runners whose delivery covers the demand times a margin (1.15;
  *   onto a count already seen, with a fifth more room): extra ones are suspended (they
  *   get no chunks); suspended ones resume when the demand is clearly (a tenth) above what
@@ -843,18 +844,21 @@ export class JobRun {
         const rate = this.#demand(false); // elements per ms
         want = rate === undefined ? active : this.#wantFor(rate, active, now, s.length);
         if (want === active) {
-          // The newest report may end a burst (its gap not seen yet): if that burst would make
-          // a window that changes the decision, read again as soon as the gap can be seen
-          // instead of a tick later.
-          const early = this.#demand(true);
-          if (early !== undefined && this.#wantFor(early, active, now, s.length) !== active) this.#confirmSoon(now);
+          // The newest report may end a burst whose gap is not seen yet (only then can a
+          // tentative reading differ): if that burst would make a window that changes the
+          // decision, read again as soon as the gap can be seen instead of a tick later.
+          const newest = this.#pops[this.#pops.length - 1];
+          if (newest !== undefined && this.#popsUntil - newest[0] < BURST_GAP_MS) {
+            const early = this.#demand(true);
+            if (early !== undefined && this.#wantFor(early, active, now, s.length) !== active) this.#confirmSoon(newest[0] + BURST_GAP_MS - now);
+          }
           return;
         }
       }
-      const before = this.#running();
-      if (this.#setActive(Math.max(1, want))) {
+      const target = Math.max(1, want);
+      if (this.#setActive(target)) {
         this.#lastChange = now;
-        if (this.#running() < before) this.#lastShrink = now;
+        if (target < active) this.#lastShrink = now;
         else this.#lastGrow = now;
       }
     } catch {
@@ -890,20 +894,15 @@ export class JobRun {
   }
 
   /**
-   * Reads the queue again once the newest pop report's gap (BURST_GAP_MS) can be seen,
+   * Reads the queue again in `delayMs` (once the newest pop report's gap can be seen),
    * rather than at the next tick: a tentative burst end would change the decision.
    */
-  #confirmSoon(now: number): void {
-    if (this.#confirmTimer !== null) return;
-    const last = this.#pops[this.#pops.length - 1];
-    if (last === undefined) return;
-    // Not before the gap can be seen, nor within a window of the last change (no decision then).
-    const delay = Math.max(0, last[0] + BURST_GAP_MS - now, this.#lastChange + RATE_WINDOW_MS - now);
-    if (delay >= RATE_TICK_MS) return; // the tick comes first
+  #confirmSoon(delayMs: number): void {
+    if (this.#confirmTimer !== null || delayMs >= RATE_TICK_MS) return; // the tick comes first
     this.#confirmTimer = setTimeout(() => {
       this.#confirmTimer = null;
       void this.#rateTick();
-    }, delay);
+    }, Math.max(0, delayMs));
     this.#confirmTimer.unref();
   }
 
