@@ -20,13 +20,23 @@
  *   Both are measured warm: a second of alternating, not measured, comes before the
  *   measured run, as the steady warm-up comes before the steady rate (the code that
  *   switches run is otherwise still being optimised by V8 during the measured run, on the
- *   same two cores: in six alternated pairs this raised the fraction in all six, mean
- *   0.804 to 0.833).
+ *   same two cores). In six alternated pairs, 800 ms of it raised the fraction in all
+ *   six (mean 0.804 to 0.833); 2.5 s did no better than 1 s (five pairs).
  * - `offPhaseFraction`: elements finished on a node more than 1 ms after its CPU was taken
  *   (the filler must not keep using the tenant's CPU).
  * - `singleProcletGoodputFraction` and `medianMigrationMs`: the same with a pool of one
  *   compute proclet, which cannot stay put: every switch, the scheduler migrates it to the
  *   node with the free CPU (median end-to-end migration time, from the migration events).
+ *
+ * Where the rest of the free core goes, traced with the kernel's scheduler events on the
+ * 2-core VM (the worker, both nodes' main threads, the driving process and V8's helper
+ * threads share the two cores): the worker whose CPU returns is woken on time but often
+ * waits in a run queue behind a main thread or a V8 compile job while the other core is
+ * idle (often until the kernel's next 4 ms tick), about 0.5 ms a phase on average; at
+ * the end of a chunk the worker sits 0.3-0.7 ms before its next one, mostly while its
+ * node's main thread, woken by the finished chunk, runs on the worker's core; and V8's
+ * optimising compiler kept compiling the nodes' and the driver's code (about 400
+ * functions, a few ms of CPU each) through the whole run.
  *
  * Writes `out/filler.svg`: elements per millisecond on each node against the schedule.
  */
