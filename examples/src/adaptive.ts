@@ -32,7 +32,9 @@
  * Measured:
  * - `medianReactionMs`: from a change in the GPU count to the moment the number of
  *   running compute proclets reaches the value it keeps for the rest of that period
- *   (median over changes; a change that needs no new value is not counted).
+ *   (median over changes; a change after which that value is the one before it is not
+ *   counted). `missedChanges`: periods that ended without the compute proclets their
+ *   GPU count needs, which is how a change that got no reaction shows.
  * - `gpuIdleFraction`: the share of GPU time spent waiting for a batch.
  * - `equilibrium4` / `equilibrium8`: compute proclets running, on average, in each regime.
  *
@@ -51,6 +53,8 @@ const PERIOD_MS = 200;
 const BATCH = 1;
 const GPU_MS = 6.75;
 const UNITS = 18; // x 50 µs per sample
+/** Compute proclets each GPU count needs here (see above): one for 4 GPUs, both for 8. */
+const NEEDED = { 4: 1, 8: 2 } as const;
 
 const cluster = await LocalCluster.start({
   nodes: [
@@ -101,6 +105,9 @@ try {
 
   // Reaction: for each change, when `running` reached the value it then kept until the next.
   const reactions: number[] = [];
+  // Periods that ended without the compute proclets their GPU count needs: a change that
+  // got no reaction at all is not in the median, so it is counted here.
+  let missed = 0;
   const grew: boolean[] = [];
   const level: Record<4 | 8, number[]> = { 4: [], 8: [] };
   for (let i = 1; i < gpuLog.length; i++) {
@@ -111,6 +118,7 @@ try {
     const final = inside.length > 0 ? inside[inside.length - 1]![1] : before;
     if (final === undefined) continue;
     level[g as 4 | 8].push(final);
+    if (final !== NEEDED[g as 4 | 8]) missed++;
     if (final === before) continue;
     // Settled: the first moment from which the value stays `final` until the next change
     // (`inside` is not empty here: its last value is `final`, unlike `before`).
@@ -130,6 +138,7 @@ try {
     { key: 'periods', value: periods, note: `GPU count alternates 4 / 8 every ${PERIOD_MS} ms` },
     { key: 'medianReactionMs', value: median(reactions), note: `bar: <= 15 (over ${reactions.length} changes)` },
     { key: 'maxReactionMs', value: Math.max(...reactions) },
+    { key: 'missedChanges', value: missed, note: `of ${gpuLog.length - 1}: the period ended without the compute proclets it needs (${NEEDED[4]} for 4 GPUs, ${NEEDED[8]} for 8); not in the median` },
     { key: 'reactionsMs', value: reactions.map((r, i) => `${grew[i] === true ? '+' : '-'}${r.toFixed(0)}`).join(' '), note: '+ after 4 -> 8, - after 8 -> 4' },
     { key: 'gpuIdleFraction', value: log.idleMs / (log.idleMs + log.busyMs), note: 'GPU time waiting for a batch' },
     { key: 'equilibrium4', value: avg(level[4]), note: 'compute proclets running with 4 GPUs' },
