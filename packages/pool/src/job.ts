@@ -35,7 +35,9 @@
  *   stall (its process held up), not a rate, and is not used. What `n` active runners
  *   deliver is `n` over the median worker time per element of the last chunks run with
  *   `n` active: on a busy machine each of two runners is slower than one alone, and a
- *   busy moment makes a few chunks much slower. The job
+ *   busy moment makes a few chunks much slower. That time is at most the one measured
+ *   since with more runners active (a runner is not slower with fewer beside it), so a
+ *   count measured in a slow moment is not left looking too slow to shrink onto. The job
  *   keeps the fewest runners whose delivery covers the demand times a margin (1.15;
  *   onto a count already seen, with a fifth more room): extra ones are suspended (they
  *   get no chunks); suspended ones resume when the demand is clearly (a tenth) above what
@@ -255,6 +257,8 @@ export class JobRun {
    * machine makes a few chunks much slower; an average kept them for long.
    */
   readonly #perItemBy = new Map<number, number[]>();
+  /** When each count's figures in `#perItemBy` last got a new one (ms, `performance.now()`). */
+  readonly #perItemAt = new Map<number, number>();
   #maxItems = MAX_CHUNK_ITEMS;
   /** Capacity of the output queue, once known (0: unbounded or none). */
   #queueCapacity = 0;
@@ -521,6 +525,7 @@ export class JobRun {
         if (seen === undefined) this.#perItemBy.set(active, (seen = []));
         seen.push(per);
         if (seen.length > PER_ITEM_SAMPLES) seen.shift();
+        this.#perItemAt.set(active, performance.now());
       }
     }
     lane.chunk = Math.max(1, Math.min(lane.chunk * 4, this.#targetItems()));
@@ -1035,7 +1040,16 @@ export class JobRun {
    */
   #delivers(n: number): number {
     const seen = nearest(this.#perItemBy, n);
-    return n / (seen === undefined ? this.#perItemMs : median(seen));
+    let per = seen === undefined ? this.#perItemMs : median(seen);
+    // Runners share the machines, so one is not slower per element with fewer beside it:
+    // figures taken since with more runners active bound this count's. Without this, a
+    // count measured in a slow moment kept that figure until it ran again, which it then
+    // never did, as a shrink onto it looked short of the demand. In the adaptive example,
+    // 20 alternated pairs: runs at or under 15 ms 18 of 20 against 15 or 16, the median
+    // run 10.4 ms against 12.6, changes left without a reaction 10 against 12.
+    const at = this.#perItemAt.get(n) ?? -Infinity;
+    for (const [k, xs] of this.#perItemBy) if (k > n && (this.#perItemAt.get(k) ?? -Infinity) > at) per = Math.min(per, median(xs));
+    return n / per;
   }
 
   /**
