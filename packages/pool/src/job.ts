@@ -1046,7 +1046,9 @@ export class JobRun {
     // count measured in a slow moment kept that figure until it ran again, which it then
     // never did, as a shrink onto it looked short of the demand. In the adaptive example,
     // 20 alternated pairs: runs at or under 15 ms 18 of 20 against 15 or 16, the median
-    // run 10.4 ms against 12.6, changes left without a reaction 10 against 12.
+    // run 10.4 ms against 12.6, changes left without a reaction 10 against 12. (With
+    // runners on nodes of different speeds the one left may be the slower: a shrink that
+    // then starves the consumer is undone at once and raises the margin, as a probe is.)
     const at = this.#perItemAt.get(n) ?? -Infinity;
     for (const [k, xs] of this.#perItemBy) if (k > n && (this.#perItemAt.get(k) ?? -Infinity) > at) per = Math.min(per, median(xs));
     return n / per;
