@@ -105,9 +105,6 @@ try {
 
   // Reaction: for each change, when `running` reached the value it then kept until the next.
   const reactions: number[] = [];
-  // Periods that ended without the compute proclets their GPU count needs: a change that
-  // got no reaction at all is not in the median, so it is counted here.
-  let missed = 0;
   const grew: boolean[] = [];
   const level: Record<4 | 8, number[]> = { 4: [], 8: [] };
   for (let i = 1; i < gpuLog.length; i++) {
@@ -118,7 +115,6 @@ try {
     const final = inside.length > 0 ? inside[inside.length - 1]![1] : before;
     if (final === undefined) continue;
     level[g as 4 | 8].push(final);
-    if (final !== NEEDED[g as 4 | 8]) missed++;
     if (final === before) continue;
     // Settled: the first moment from which the value stays `final` until the next change
     // (`inside` is not empty here: its last value is `final`, unlike `before`).
@@ -133,6 +129,9 @@ try {
     { name: 'compute proclets running', step: true, points: [...running, [runMs, running[running.length - 1]?.[1] ?? 0] as [number, number]] },
   ];
   const svg = writeChart(plotPath('adaptive'), { title: 'Preprocessing following the trainer', xLabel: 'ms', yLabel: 'count', series, yMin: 0, yMax: 2.5 });
+  // Periods that ended without the compute proclets their GPU count needs: a change that
+  // got no reaction at all is not in the median, so it is counted here.
+  const missed = ([4, 8] as const).reduce((n, g) => n + level[g].filter((v) => v !== NEEDED[g]).length, 0);
   const avg = (xs: number[]): number => (xs.length === 0 ? NaN : xs.reduce((a, b) => a + b, 0) / xs.length);
   report('adaptive', [
     { key: 'periods', value: periods, note: `GPU count alternates 4 / 8 every ${PERIOD_MS} ms` },

@@ -121,11 +121,7 @@ try {
     await flipping;
     return { done, ms, switches };
   };
-  // Warm-up of the alternating path too, not measured: switches run code that the steady
-  // warm-up above never does (scheduled capacity changes, yields, hand-offs). V8's
-  // optimising compiler compiled about 400 functions over a run of this example, a few ms
-  // of CPU each on these cores; without this, those of the switch code were compiled
-  // during the measured run.
+  // The alternating path warmed up too, not measured (see the header).
   await run(pool, WARM_MS);
   const main = await run(pool);
   const onCoreAfter = await calibrate();

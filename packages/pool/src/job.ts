@@ -256,9 +256,7 @@ export class JobRun {
    * last PER_ITEM_SAMPLES chunks' figures, whose median is taken. A busy moment on a shared
    * machine makes a few chunks much slower; an average kept them for long.
    */
-  readonly #perItemBy = new Map<number, number[]>();
-  /** When each count's figures in `#perItemBy` last got a new one (ms, `performance.now()`). */
-  readonly #perItemAt = new Map<number, number>();
+  readonly #perItemBy = new Map<number, PerItem>();
   #maxItems = MAX_CHUNK_ITEMS;
   /** Capacity of the output queue, once known (0: unbounded or none). */
   #queueCapacity = 0;
@@ -519,13 +517,15 @@ export class JobRun {
       const per = out.ms / out.n;
       this.#perItemMs = Number.isNaN(this.#perItemMs) ? per : this.#perItemMs * 0.7 + per * 0.3;
       // By how many ran beside it, when that did not change while it ran.
-      if (performance.now() - out.ms > this.#lastChange) {
+      const now = performance.now();
+      if (now - out.ms > this.#lastChange) {
         const active = this.#running();
         let seen = this.#perItemBy.get(active);
-        if (seen === undefined) this.#perItemBy.set(active, (seen = []));
-        seen.push(per);
-        if (seen.length > PER_ITEM_SAMPLES) seen.shift();
-        this.#perItemAt.set(active, performance.now());
+        if (seen === undefined) this.#perItemBy.set(active, (seen = { figures: [], median: NaN, at: now }));
+        seen.figures.push(per);
+        if (seen.figures.length > PER_ITEM_SAMPLES) seen.figures.shift();
+        seen.median = NaN; // taken again when next read
+        seen.at = now;
       }
     }
     lane.chunk = Math.max(1, Math.min(lane.chunk * 4, this.#targetItems()));
@@ -1040,7 +1040,7 @@ export class JobRun {
    */
   #delivers(n: number): number {
     const seen = nearest(this.#perItemBy, n);
-    let per = seen === undefined ? this.#perItemMs : median(seen);
+    let per = seen === undefined ? this.#perItemMs : perItemOf(seen);
     // Runners share the machines, so one is not slower per element with fewer beside it:
     // figures taken since with more runners active bound this count's. Without this, a
     // count measured in a slow moment kept that figure until it ran again, which it then
@@ -1049,8 +1049,8 @@ export class JobRun {
     // run 10.4 ms against 12.6, changes left without a reaction 10 against 12. (With
     // runners on nodes of different speeds the one left may be the slower: a shrink that
     // then starves the consumer is undone at once and raises the margin, as a probe is.)
-    const at = this.#perItemAt.get(n) ?? -Infinity;
-    for (const [k, xs] of this.#perItemBy) if (k > n && (this.#perItemAt.get(k) ?? -Infinity) > at) per = Math.min(per, median(xs));
+    const at = this.#perItemBy.get(n)?.at ?? -Infinity;
+    for (const [k, other] of this.#perItemBy) if (k > n && other.at > at) per = Math.min(per, perItemOf(other));
     return n / per;
   }
 
@@ -1098,6 +1098,23 @@ export class JobRun {
 }
 
 /** The value for key `n`, else for the nearest key (the smaller on a tie), else undefined. */
+/**
+ * Worker time per element with one count of runners active: the last PER_ITEM_SAMPLES
+ * chunks' figures, their median once taken (NaN until read after a new figure; rate
+ * matching reads it every tick, chunks add figures more often), and when the last came.
+ */
+interface PerItem {
+  readonly figures: number[];
+  median: number;
+  at: number;
+}
+
+/** The median of a count's figures, taken once per new figure. */
+function perItemOf(p: PerItem): number {
+  if (Number.isNaN(p.median)) p.median = median(p.figures);
+  return p.median;
+}
+
 function nearest<T>(m: ReadonlyMap<number, T>, n: number): T | undefined {
   let best: number | undefined;
   for (const k of m.keys()) if (best === undefined || Math.abs(k - n) < Math.abs(best - n) || (Math.abs(k - n) === Math.abs(best - n) && k < best)) best = k;
