@@ -1097,7 +1097,6 @@ export class JobRun {
   }
 }
 
-/** The value for key `n`, else for the nearest key (the smaller on a tie), else undefined. */
 /**
  * Worker time per element with one count of runners active: the last PER_ITEM_SAMPLES
  * chunks' figures, their median once taken (NaN until read after a new figure; rate
@@ -1115,6 +1114,7 @@ function perItemOf(p: PerItem): number {
   return p.median;
 }
 
+/** The value for key `n`, else for the nearest key (the smaller on a tie), else undefined. */
 function nearest<T>(m: ReadonlyMap<number, T>, n: number): T | undefined {
   let best: number | undefined;
   for (const k of m.keys()) if (best === undefined || Math.abs(k - n) < Math.abs(best - n) || (Math.abs(k - n) === Math.abs(best - n) && k < best)) best = k;
