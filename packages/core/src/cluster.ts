@@ -270,7 +270,13 @@ export class Cluster {
     this.#rt.invoke(CONTROLLER_ID, 'publish', [topic, payload]).catch(() => undefined);
   }
 
-  /** Subscribes to a cluster event. */
+  /**
+   * Subscribes to a cluster event. Events go only to the processes that listen (a
+   * listener subscribes its process with the controller, ahead of any later call), so
+   * an event caused by a call made after `on` returns is heard, and one the controller
+   * sent before may not be. Membership events (`nodeJoined`, `nodeLost`) reach every
+   * process.
+   */
   on<E extends keyof ClusterEvents & string>(event: E, listener: (payload: ClusterEvents[E]) => void): this {
     this.#events.on(event, listener);
     return this;

@@ -23,7 +23,7 @@ import { formatBytes } from './options.js';
 import type { Frame } from './codec.js';
 import { defineProclet } from './proclet.js';
 import type { ProcletKind } from './proclet.js';
-import { agentId } from './runtime.js';
+import { MEMBERSHIP_TOPICS, agentId } from './runtime.js';
 import { atWallClock } from './capacity.js';
 import { Scheduler } from './scheduler.js';
 import type { SchedulerTuning } from './scheduler.js';
@@ -181,7 +181,10 @@ export class Controller {
   readonly #nodes = new Map<string, NodeRecord>();
   readonly #dir = new Map<string, Entry>();
   readonly #lost = new Map<string, string>();
+  /** Nodes and clients that hear membership events (`nodeJoined`, `nodeLost`). */
   readonly #subscribers = new Set<string>();
+  /** For every other topic, the nodes and clients with a listener for it (see `listen`). */
+  readonly #listeners = new Map<string, Set<string>>();
   /** Name directory: name -> proclet id (structures opened by name). */
   readonly #names = new Map<string, string>();
   #seq = 0;
@@ -222,11 +225,42 @@ export class Controller {
   }
 
   subscribe(node: string): void {
+    if (typeof node !== 'string') throw new InvalidArgumentError('subscribe: node must be a node or client id');
     this.#subscribers.add(node);
   }
 
   unsubscribe(node: string): void {
+    this.#deafen(node);
+  }
+
+  /**
+   * A node or client has a listener for `topic` (`on`), or no longer has one (`off`).
+   * Events other than membership go only where they are listened to: a cluster of many
+   * nodes does not wake every node for each migration. A runtime says so when its first
+   * listener for a topic is added, and drops the topic when an event comes for it with no
+   * listener left (so a listener taken off and put back misses nothing in between).
+   */
+  listen(node: string, topic: string, on: boolean): void {
+    if (typeof node !== 'string' || typeof topic !== 'string' || typeof on !== 'boolean') throw new InvalidArgumentError('listen: expects (node, topic, on)');
+    if (MEMBERSHIP_TOPICS.has(topic)) return;
+    let set = this.#listeners.get(topic);
+    if (on) {
+      const rec = this.#nodes.get(node);
+      if (rec !== undefined && rec.lost !== null) return; // a late message from a node that is gone
+      if (set === undefined) this.#listeners.set(topic, (set = new Set()));
+      set.add(node);
+    } else if (set !== undefined) {
+      set.delete(node);
+      if (set.size === 0) this.#listeners.delete(topic);
+    }
+  }
+
+  /** A node or client left or was lost: it hears no more events. */
+  #deafen(node: string): void {
     this.#subscribers.delete(node);
+    for (const [topic, set] of this.#listeners) {
+      if (set.delete(node) && set.size === 0) this.#listeners.delete(topic);
+    }
   }
 
   /** Live nodes with their capacity and use as the controller sees it. */
@@ -452,7 +486,7 @@ export class Controller {
       throw e;
     }
     n.lost = 'left the cluster after draining';
-    this.#subscribers.delete(node);
+    this.#deafen(node);
     await this.#rt.invoke(agentId(node), 'leave', []).catch(() => undefined);
     const out: DrainResult = { node, moved: res.moved, bytes: res.bytes, ms: performance.now() - t0 };
     this.#emit('drained', out);
@@ -463,12 +497,12 @@ export class Controller {
   nodeLost(node: string, reason: string): void {
     const n = this.#nodes.get(node);
     if (n === undefined) {
-      this.#subscribers.delete(node);
+      this.#deafen(node);
       return;
     }
     if (n.lost !== null) return;
     n.lost = reason;
-    this.#subscribers.delete(node);
+    this.#deafen(node);
     const gone: string[] = [];
     for (const e of this.#dir.values()) {
       if (e.node === node) gone.push(e.id);
@@ -559,7 +593,9 @@ export class Controller {
   }
 
   #emit(topic: string, payload: unknown): void {
-    for (const node of this.#subscribers) this.#rt.sendEvent(node, topic, payload);
+    const to = MEMBERSHIP_TOPICS.has(topic) ? this.#subscribers : this.#listeners.get(topic);
+    if (to === undefined) return;
+    for (const node of to) this.#rt.sendEvent(node, topic, payload);
   }
 
   /** Stops background work (the global pass); not callable remotely. */

@@ -75,6 +75,13 @@ export const MSG_OKS = 8; // [8, callId[], value[]]
 /** Id of the controller proclet. */
 export const CONTROLLER_ID = '@controller';
 
+/**
+ * Event topics every node and client hears, listened to or not: the kernel acts on them
+ * (a lost node's proclets are forgotten, a joined node's address is learned). Every other
+ * topic goes only to the runtimes that listen to it (see `Controller.listen`).
+ */
+export const MEMBERSHIP_TOPICS: ReadonlySet<string> = new Set(['nodeJoined', 'nodeLost']);
+
 /** Id of the agent proclet of a node. */
 export const agentId = (node: string): string => `@${node}`;
 
@@ -171,13 +178,15 @@ export class Runtime {
   #log: (message: string) => void;
   /** Events pushed by the controller, for every cluster view of this runtime. */
   readonly events = new EventEmitter();
+  /** Topics (other than membership) the controller sends here: this runtime listens to them, or did. */
+  readonly #topics = new Set<string>();
   /** Hook the controller installs to hear about lost peers. */
   onPeerLost: ((peer: string, reason: string) => void) | null = null;
   /** Sizes changed since the last report to the controller. */
   readonly #dirtySizes = new Set<Slot>();
   #sizeTimer: NodeJS.Timeout | null = null;
   /** Stats of this runtime's traffic. */
-  readonly counters = { callsSent: 0, callsServed: 0, moved: 0, framesSent: 0, bytesSent: 0 };
+  readonly counters = { callsSent: 0, callsServed: 0, moved: 0, framesSent: 0, bytesSent: 0, eventsIn: 0 };
 
   constructor(options: RuntimeOptions) {
     this.id = options.id;
@@ -189,6 +198,27 @@ export class Runtime {
     this.transport.listen({
       frame: (from, bytes) => this.#onFrame(from, bytes),
       peerLost: (peer, reason, left) => this.#onPeerLost(peer, reason, left),
+    });
+    this.events.on('newListener', (topic: string | symbol) => {
+      if (typeof topic !== 'string' || topic === 'newListener' || topic === 'removeListener') return;
+      if (MEMBERSHIP_TOPICS.has(topic) || this.#topics.has(topic)) return;
+      this.#topics.add(topic);
+      this.#tellListening(topic, true);
+    });
+  }
+
+  /**
+   * Tells the controller this runtime listens to `topic`, or no longer does. The message
+   * goes ahead of any call made after it, so an event caused by a later call (a
+   * migration, a capacity change) is heard.
+   */
+  #tellListening(topic: string, on: boolean): void {
+    if (this.#closed) return;
+    this.invoke(CONTROLLER_ID, 'listen', [this.id, topic, on]).catch((e: unknown) => {
+      if (this.#closed || !on) return;
+      // Asked again with the next listener for this topic.
+      this.#topics.delete(topic);
+      this.#log(`quicksand: ${this.id} could not subscribe to '${topic}' events: ${(e as Error).message}`);
     });
   }
 
@@ -622,11 +652,16 @@ export class Runtime {
       const node = (payload as { node?: unknown } | null)?.node;
       if (typeof node === 'string' && node !== this.id) this.markLost(node, 'reported lost by the controller');
     }
+    this.counters.eventsIn++;
     try {
       this.events.emit(topic, payload);
     } catch (e) {
       this.#log(`quicksand: a '${topic}' event listener threw: ${(e as Error).message}`);
     }
+    // Nobody listens any more: stop the controller sending these. Dropped here, on the
+    // first event nobody hears, rather than when the last listener goes, so a listener
+    // taken off and put back (`once` after `once`) misses nothing in between.
+    if (this.events.listenerCount(topic) === 0 && this.#topics.delete(topic)) this.#tellListening(topic, false);
   }
 
   #onMoved(callId: number, p: Pending, from: string, node: string | null): void {

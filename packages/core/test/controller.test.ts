@@ -3,7 +3,7 @@ import { Cluster, MemoryBudgetError, NodeLostError } from '@quicksand/core';
 import type { NodeLostEvent } from '@quicksand/core';
 import { killInProcessNode, viewFrom } from '@quicksand/core/internal';
 import { BlobType, CounterType, CruncherType } from './fixtures/types.js';
-import { eventually, rejects } from './helpers.js';
+import { eventually, rejects, settle } from './helpers.js';
 
 describe('controller — directory, placement and stats', () => {
   let cluster: Cluster;
@@ -63,5 +63,64 @@ describe('controller — directory, placement and stats', () => {
     expect(s.lostProclets).to.equal(1);
     const placed = await cluster.create(CounterType, []);
     expect(await cluster.locate(placed)).to.not.equal('n2');
+  });
+});
+
+describe('controller — events go where they are listened to', () => {
+  let cluster: Cluster;
+  beforeEach(async () => {
+    cluster = await Cluster.start({ nodes: [{ cpus: 0, memory: '16MiB' }, { cpus: 0, memory: '16MiB' }, { cpus: 0, memory: '16MiB' }] });
+  });
+  afterEach(async () => {
+    await cluster.close();
+  });
+
+  const eventsIn = (node: string): number => viewFrom(cluster, node).runtime.counters.eventsIn;
+
+  it('sends a topic only to the nodes with a listener for it', async () => {
+    const ref = await cluster.create(CounterType, [], { node: 'n0' });
+    const heard: string[] = [];
+    viewFrom(cluster, 'n1').on('migration', (e) => heard.push(e.to));
+    const before = [eventsIn('n0'), eventsIn('n2')];
+    await cluster.migrate(ref, 'n2');
+    await cluster.migrate(ref, 'n0');
+    await eventually(() => heard.length === 2, 'n1 hears both migrations');
+    expect(heard).to.deep.equal(['n2', 'n0']);
+    await settle();
+    expect([eventsIn('n0'), eventsIn('n2')]).to.deep.equal(before);
+  });
+
+  it('stops sending a topic once nobody listens, and misses nothing for a listener put back', async () => {
+    const ref = await cluster.create(CounterType, [], { node: 'n0' });
+    const n1 = viewFrom(cluster, 'n1');
+    const n2 = viewFrom(cluster, 'n2');
+    // One listener after another, each taken off by the event it hears.
+    for (const to of ['n2', 'n0', 'n2']) {
+      const next = new Promise<string>((resolve) => n1.once('migration', (e) => resolve(e.to)));
+      await cluster.migrate(ref, to);
+      expect(await next).to.equal(to);
+    }
+    // No listener now: the next event is the last n1 gets.
+    const onN2: string[] = [];
+    n2.on('migration', (e) => onN2.push(e.to));
+    await cluster.migrate(ref, 'n0');
+    await eventually(() => onN2.length === 1, 'n2 hears the migration');
+    await n1.nodes(); // after n1's word that it no longer listens, on the same path
+    const quiet = eventsIn('n1');
+    await cluster.migrate(ref, 'n1');
+    await eventually(() => onN2.length === 2, 'n2 hears the next migration');
+    await settle();
+    expect(eventsIn('n1')).to.equal(quiet);
+  });
+
+  it('still tells every node about membership, listened to or not', async () => {
+    const n2 = viewFrom(cluster, 'n2');
+    const ref = await n2.create(CounterType, [], { node: 'n1' });
+    expect(await n2.ref<InstanceType<typeof CounterType.ctor>>(ref.id).call('add', 1)).to.equal(1);
+    await killInProcessNode(cluster, 'n1');
+    // n2 has no listener, yet learns of the loss: its calls fail with NodeLostError.
+    await eventually(async () => (await rejects(ref.call('add', 1))) instanceof NodeLostError, 'calls to n1 fail as lost');
+    const e = await rejects(n2.ref<InstanceType<typeof CounterType.ctor>>(ref.id).call('add', 1));
+    expect(e).to.be.instanceOf(NodeLostError);
   });
 });
