@@ -296,7 +296,8 @@ export class Cluster {
 
   /**
    * Shuts the cluster down: every node stops, pending calls reject with ClosedError,
-   * worker threads end. Views from inside a proclet cannot close the cluster.
+   * worker threads end. Views from inside a proclet cannot close the cluster. A view from
+   * `connect` (in `@quicksand/net`) only disconnects its client: the nodes keep running.
    */
   async close(): Promise<void> {
     if (this.#closed) return;

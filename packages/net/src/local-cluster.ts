@@ -12,10 +12,10 @@ import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
-import { Cluster, parseSize } from '@quicksand/core';
-import type { NodeSpec, Size } from '@quicksand/core';
-import { CONTROLLER_ID, Runtime, checkInt, checkOptions } from '@quicksand/core/internal';
-import { MsgpackCodec } from './codec.js';
+import { parseSize } from '@quicksand/core';
+import type { Cluster, NodeSpec, Size } from '@quicksand/core';
+import { checkInt, checkOptions } from '@quicksand/core/internal';
+import { clientId, openClient } from './client.js';
 import { WsTransport } from './transport.js';
 
 /** Options of {@link LocalCluster.start}. */
@@ -118,9 +118,8 @@ export class LocalCluster {
       throw e;
     }
 
-    const clientId = `client-${process.pid}-${randomBytes(3).toString('hex')}`;
     const transport = new WsTransport({
-      id: clientId,
+      id: clientId(),
       kind: 'client',
       secret: Buffer.from(secret),
       maxFrameBytes: opts.maxFrameBytes === undefined ? undefined : parseSize(opts.maxFrameBytes, 'maxFrameBytes'),
@@ -128,24 +127,8 @@ export class LocalCluster {
       peerTimeoutMs: opts.peerTimeoutMs,
     });
     for (const n of nodes) transport.addPeer(n.id, n.url);
-    const rt = new Runtime({ id: clientId, transport, codec: new MsgpackCodec(), controllerNode: 'n0', budget: null });
-    rt.events.on('nodeJoined', (e: { node: string; address: string | null }) => {
-      if (e.address !== null) transport.addPeer(e.node, e.address);
-    });
-    let closed = false;
-    const view = new Cluster(rt, async () => {
-      if (closed) return;
-      closed = true;
-      await rt.close();
-      await stopAll();
-    });
-    rt.facade = view;
-    try {
-      await rt.invoke(CONTROLLER_ID, 'subscribe', [clientId]);
-    } catch (e) {
-      await view.close();
-      throw e;
-    }
+    // On failure, openClient closes the view, which stops the daemons.
+    const view = await openClient(transport, 'n0', stopAll);
     clusters.set(view, { nodes, secret });
     return view;
   }
