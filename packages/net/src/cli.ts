@@ -4,7 +4,7 @@
  *
  *   quicksand node --listen HOST:PORT --cpus N --memory SIZE [--join ws://HOST:PORT]
  *                  [--secret-file PATH] [--id ID] [--heartbeat-ms MS] [--peer-timeout-ms MS]
- *                  [--max-frame-bytes SIZE] [--bulk-port PORT]
+ *                  [--max-frame-bytes SIZE] [--bulk-port PORT] [--advertise HOST[:PORT]]
  *
  * The secret comes from --secret-file, else from the QUICKSAND_SECRET environment
  * variable; there is no unauthenticated mode. Prints one line when ready, serves until
@@ -18,6 +18,7 @@ import { readyLine, startNode } from './node.js';
 
 const USAGE = `usage: quicksand node --listen HOST:PORT --cpus N --memory SIZE [--join ws://HOST:PORT] [--secret-file PATH] [--id ID]
                       [--heartbeat-ms MS] [--peer-timeout-ms MS] [--max-frame-bytes SIZE] [--bulk-port PORT]
+                      [--advertise HOST[:PORT]]
 The cluster secret is read from --secret-file, or from the QUICKSAND_SECRET environment variable.`;
 
 function fail(message: string): never {
@@ -45,6 +46,7 @@ async function main(argv: string[]): Promise<void> {
         'peer-timeout-ms': { type: 'string' },
         'max-frame-bytes': { type: 'string' },
         'bulk-port': { type: 'string' },
+        advertise: { type: 'string' },
       },
       strict: true,
     }) as { values: Record<string, string | undefined> });
@@ -91,6 +93,7 @@ async function main(argv: string[]): Promise<void> {
       peerTimeoutMs: num('peer-timeout-ms'),
       maxFrameBytes: values['max-frame-bytes'],
       bulkPort: num('bulk-port'),
+      advertise: values.advertise,
     });
   } catch (e) {
     process.stderr.write(`quicksand: node failed to start: ${(e as Error).message}\n`);

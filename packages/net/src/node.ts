@@ -15,6 +15,13 @@ export interface NodeOptions {
   /** `HOST:PORT` to listen on; port 0 picks a free one. */
   listen: string;
   /**
+   * `HOST` or `HOST:PORT` where the other nodes and clients reach this node, when that is
+   * not the listen address: listening on `0.0.0.0` in a container, or behind a port
+   * mapping. Without a port, the listen port. Its host is also where peers dial the bulk
+   * lane. @defaultValue the listen address
+   */
+  advertise?: string;
+  /**
    * Port of the bulk lane server (large frames go there, beside the WebSocket), on the
    * same host; open it in firewalls too. @defaultValue 0, a free port
    */
@@ -72,6 +79,14 @@ export function parseHostPort(s: string, name = 'listen'): { host: string; port:
   return { host: m[1]!, port: checkInt(Number(m[2]), `${name} port`, 0, 65535) };
 }
 
+/** Parses `advertise`: `HOST`, `HOST:PORT`, `[IPv6]` or `[IPv6]:PORT`. */
+function parseAdvertise(s: string): { host: string; port: number | null } {
+  const m = typeof s === 'string' ? /^(?:\[([0-9A-Fa-f:.]+)\]|([\w.-]+))(?::(\d+))?$/.exec(s) : null;
+  if (m === null) throw new RangeError(`advertise must be HOST, HOST:PORT or [IPv6]:PORT, got '${String(s)}'`);
+  const port = m[3] === undefined ? null : checkInt(Number(m[3]), 'advertise port', 1, 65535);
+  return { host: (m[1] ?? m[2])!, port };
+}
+
 /**
  * Starts a node in this process and joins (or founds) a cluster.
  * @throws RangeError/TypeError for bad options; an Error when the seed cannot be reached
@@ -95,7 +110,13 @@ export async function startNode(options: NodeOptions): Promise<QuicksandNode> {
     log: options.log,
     bulkPort: options.bulkPort === undefined ? undefined : checkInt(options.bulkPort, 'bulkPort', 0, 65535),
   });
-  const url = await transport.listenOn(host, port);
+  const advertise = options.advertise === undefined ? undefined : parseAdvertise(options.advertise);
+  const url = await transport.listenOn(host, port, advertise);
+  if (advertise === undefined && (host === '0.0.0.0' || host === '::')) {
+    (options.log ?? ((line: string) => process.stderr.write(`${line}\n`)))(
+      `quicksand: node listens on ${host} and tells its peers ${url}, which only this machine can dial; pass --advertise HOST (an address the other machines reach) for a cluster of several machines`,
+    );
+  }
   const id = wanted ?? new URL(url).host;
   transport.self = id;
 

@@ -178,8 +178,11 @@ export class WsTransport implements Transport {
     this.#welcomeInfo = fn;
   }
 
-  /** Starts the server; resolves with the URL (port 0 picks a free port). */
-  async listenOn(host: string, port: number): Promise<string> {
+  /**
+   * Starts the server; resolves with the URL peers dial (port 0 picks a free port):
+   * `advertise` replaces the host, and the port when it has one.
+   */
+  async listenOn(host: string, port: number, advertise?: { host: string; port: number | null }): Promise<string> {
     const server = new WebSocketServer({ host, port, maxPayload: this.maxFrameBytes, perMessageDeflate: false, clientTracking: false });
     this.#server = server;
     await new Promise<void>((resolve, reject) => {
@@ -190,8 +193,9 @@ export class WsTransport implements Transport {
     server.on('connection', (ws, req) => this.#accept(ws, req.socket));
     const addr = server.address();
     if (typeof addr !== 'object' || addr === null) throw new Error('server has no address');
-    const h = addr.address.includes(':') ? `[${addr.address}]` : addr.address;
-    this.#url = `ws://${h}:${addr.port}`;
+    const shown = advertise?.host ?? addr.address;
+    const h = shown.includes(':') ? `[${shown}]` : shown;
+    this.#url = `ws://${h}:${advertise?.port ?? addr.port}`;
     this.#bulkPort = await this.#lanes.listen(host, this.#bulkPortWanted);
     return this.#url;
   }

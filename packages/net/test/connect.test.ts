@@ -85,3 +85,37 @@ describe('connect — a client for a cluster that is already running', () => {
     expect((await cluster.nodes()).sort()).to.deep.equal(['n0', 'n1']);
   });
 });
+
+describe('startNode — the address a node advertises', () => {
+  const secret = 'c'.repeat(32);
+  const started: QuicksandNode[] = [];
+  afterEach(async () => {
+    for (const n of started.splice(0).reverse()) await n.close();
+  });
+
+  it('listens on every interface and tells its peers the advertised host, where they reach it', async () => {
+    const logs: string[] = [];
+    const a = await startNode({ listen: '0.0.0.0:0', advertise: '127.0.0.1', cpus: 0, memory: '16MiB', secret, id: 'adv-a', log: (l) => logs.push(l) });
+    started.push(a);
+    expect(a.url).to.match(/^ws:\/\/127\.0\.0\.1:\d+$/);
+    const b = await startNode({ listen: '0.0.0.0:0', advertise: '127.0.0.1', cpus: 0, memory: '16MiB', secret, id: 'adv-b', join: a.url, log: (l) => logs.push(l) });
+    started.push(b);
+    // Each node dials the other at the address it advertised.
+    const onB = await a.cluster.create(CounterType, [], { node: 'adv-b' });
+    expect(await onB.call('add', 2)).to.equal(2);
+    const onA = await b.cluster.create(CounterType, [], { node: 'adv-a' });
+    expect(await onA.call('where')).to.equal('adv-a');
+    expect(logs.filter((l) => l.includes('only this machine can dial'))).to.deep.equal([]);
+  });
+
+  it('warns when it listens on every interface with nothing to advertise, and refuses a bad address', async () => {
+    const logs: string[] = [];
+    const a = await startNode({ listen: '0.0.0.0:0', cpus: 0, memory: '16MiB', secret, id: 'adv-c', log: (l) => logs.push(l) });
+    started.push(a);
+    expect(logs.some((l) => l.includes('pass --advertise HOST'))).to.equal(true);
+    for (const advertise of ['host:0', 'a b', 'host:x', '']) {
+      const e = await rejects(startNode({ listen: '127.0.0.1:0', advertise, cpus: 0, memory: '16MiB', secret, log: () => undefined }));
+      expect(e, advertise).to.be.instanceOf(RangeError);
+    }
+  });
+});

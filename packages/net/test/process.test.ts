@@ -85,4 +85,19 @@ describe('quicksand CLI — arguments and the secret', () => {
     child.kill('SIGTERM');
     expect(await exited).to.equal(0);
   });
+
+  it('tells peers the --advertise address instead of the listen address, and refuses a bad one', async () => {
+    const child = spawn(process.execPath, [CLI, 'node', '--listen', '0.0.0.0:0', '--cpus', '0', '--memory', '1MiB', '--id', 'boxed', '--advertise', 'localhost'], {
+      env: { ...process.env, QUICKSAND_SECRET: 'b'.repeat(32) },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const line = await new Promise<string>((resolve) => child.stdout.once('data', (d: Buffer) => resolve(d.toString())));
+    expect(line).to.match(/^quicksand node boxed ready at ws:\/\/localhost:\d+ /);
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    child.kill('SIGINT');
+    expect(await exited).to.equal(0);
+    const bad = run(['node', '--listen', '127.0.0.1:0', '--cpus', '0', '--memory', '1MiB', '--advertise', 'host:0'], { QUICKSAND_SECRET: 'b'.repeat(32) });
+    expect(bad.status).to.equal(1);
+    expect(bad.stderr).to.contain('advertise port');
+  });
 });
