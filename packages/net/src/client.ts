@@ -49,8 +49,8 @@ interface Welcome {
  * same paths on every machine.
  * @example
  * ```ts
- * // on each machine (listening on an address the others can reach):
- * //   quicksand node --listen HOST:7000 --cpus 8 --memory 16GiB [--join ws://first:7000]
+ * // on each machine, with the same QUICKSAND_SECRET:
+ * //   quicksand node --listen 0.0.0.0:7000 --advertise THIS_HOST --cpus 8 --memory 16GiB [--join ws://first:7000]
  * const cluster = await connect('ws://first:7000', { secret: process.env.QUICKSAND_SECRET! });
  * const counter = await cluster.create(CounterType, []);
  * await counter.call('add', 1);
