@@ -100,3 +100,15 @@ export interface Welcome {
   mac: string;
   info: unknown;
 }
+
+/** What a node's welcome tells whoever dialed it (`Welcome.info`): where the controller is. */
+export interface WelcomeInfo {
+  controller: string;
+  controllerUrl: string;
+}
+
+/** The controller's id and URL from a welcome's `info`, or null when it does not say. */
+export function controllerOf(info: unknown): WelcomeInfo | null {
+  const i = info as Partial<WelcomeInfo> | null;
+  return typeof i?.controller === 'string' && typeof i.controllerUrl === 'string' ? { controller: i.controller, controllerUrl: i.controllerUrl } : null;
+}

@@ -14,7 +14,7 @@ import { Cluster, parseSize } from '@quicksand/core';
 import type { Size } from '@quicksand/core';
 import { CONTROLLER_ID, Runtime, checkInt, checkOptions, checkString } from '@quicksand/core/internal';
 import type { NodeRecord } from '@quicksand/core/internal';
-import { secretBytes } from './auth.js';
+import { controllerOf, secretBytes } from './auth.js';
 import { MsgpackCodec } from './codec.js';
 import { WsTransport } from './transport.js';
 
@@ -32,11 +32,6 @@ export interface ConnectOptions {
   maxFrameBytes?: Size;
   /** Where protocol problems are logged. @defaultValue stderr */
   log?: (line: string) => void;
-}
-
-interface Welcome {
-  controller?: unknown;
-  controllerUrl?: unknown;
 }
 
 /**
@@ -81,8 +76,8 @@ export async function connect(url: string, options: ConnectOptions): Promise<Clu
     await transport.close();
     throw new Error(`could not connect to the cluster at ${url}: ${(e as Error).message}`, { cause: e });
   }
-  const info = seed.info as Welcome | null;
-  if (typeof info?.controller !== 'string' || typeof info.controllerUrl !== 'string') {
+  const info = controllerOf(seed.info);
+  if (info === null) {
     await transport.close();
     throw new Error(`${url} (node ${seed.id}) did not say where the cluster's controller is; is it a quicksand node of the same version?`);
   }

@@ -8,7 +8,8 @@ import type { Codec, Size } from '@quicksand/core';
 import { CONTROLLER_ID, Runtime, attachAgent, attachController, checkInt } from '@quicksand/core/internal';
 import { MsgpackCodec } from './codec.js';
 import { WsTransport } from './transport.js';
-import { secretBytes } from './auth.js';
+import { controllerOf, secretBytes } from './auth.js';
+import type { WelcomeInfo } from './auth.js';
 
 /** Options of {@link startNode}. */
 export interface NodeOptions {
@@ -65,11 +66,6 @@ export interface QuicksandNode {
   drain(): Promise<void>;
   /** Leaves at once: closes connections, workers and the server. */
   close(): Promise<void>;
-}
-
-interface WelcomeInfo {
-  controller: string;
-  controllerUrl: string;
 }
 
 /** Parses `HOST:PORT` (IPv6 in brackets). */
@@ -130,8 +126,8 @@ export async function startNode(options: NodeOptions): Promise<QuicksandNode> {
       await transport.close();
       throw new Error(`node ${id} could not join through ${options.join}: ${(e as Error).message}`, { cause: e });
     }
-    const info = seed.info as Partial<WelcomeInfo> | null;
-    if (typeof info?.controller !== 'string' || typeof info.controllerUrl !== 'string') {
+    const info = controllerOf(seed.info);
+    if (info === null) {
       await transport.close();
       throw new Error(`node ${id}: ${options.join} did not say where the controller is`);
     }
