@@ -5,6 +5,10 @@
  *   quicksand node --listen HOST:PORT --cpus N --memory SIZE [--join ws://HOST:PORT]
  *                  [--secret-file PATH] [--id ID] [--heartbeat-ms MS] [--peer-timeout-ms MS]
  *                  [--max-frame-bytes SIZE] [--bulk-port PORT] [--advertise HOST[:PORT]]
+ *   quicksand stats --connect ws://HOST:PORT [--secret-file PATH] [--json]
+ *
+ * `stats` connects to a running cluster as a client, prints its nodes and proclets
+ * (`cluster.stats()`; one JSON object with `--json`) and disconnects.
  *
  * The secret comes from --secret-file, else from the QUICKSAND_SECRET environment
  * variable; there is no unauthenticated mode. Prints one line when ready, serves until
@@ -13,12 +17,15 @@
  */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { parseSize } from '@quicksand/core';
+import { formatBytes, parseSize } from '@quicksand/core';
+import type { ClusterStats } from '@quicksand/core';
+import { connect } from './client.js';
 import { readyLine, startNode } from './node.js';
 
 const USAGE = `usage: quicksand node --listen HOST:PORT --cpus N --memory SIZE [--join ws://HOST:PORT] [--secret-file PATH] [--id ID]
                       [--heartbeat-ms MS] [--peer-timeout-ms MS] [--max-frame-bytes SIZE] [--bulk-port PORT]
                       [--advertise HOST[:PORT]]
+       quicksand stats --connect ws://HOST:PORT [--secret-file PATH] [--json]
 The cluster secret is read from --secret-file, or from the QUICKSAND_SECRET environment variable.`;
 
 function fail(message: string): never {
@@ -30,6 +37,7 @@ async function main(argv: string[]): Promise<void> {
   // Marks this process as a daemon: LocalCluster.start refuses to run here (see there).
   process.env.QUICKSAND_DAEMON = '1';
   const [command, ...rest] = argv;
+  if (command === 'stats') return stats(rest);
   if (command !== 'node') fail(command === undefined ? 'missing command' : `unknown command '${command}'`);
   let values: Record<string, string | undefined>;
   try {
@@ -62,17 +70,7 @@ async function main(argv: string[]): Promise<void> {
   } catch (e) {
     fail((e as Error).message);
   }
-  let secret: string | undefined;
-  if (values['secret-file'] !== undefined) {
-    try {
-      secret = readFileSync(values['secret-file'], 'utf8');
-    } catch (e) {
-      fail(`cannot read --secret-file: ${(e as Error).message}`);
-    }
-  } else {
-    secret = process.env.QUICKSAND_SECRET;
-  }
-  if (secret === undefined || secret.trim() === '') fail('no cluster secret: pass --secret-file PATH or set QUICKSAND_SECRET');
+  const secret = secretFrom(values['secret-file']);
   const num = (name: string): number | undefined => {
     const v = values[name];
     if (v === undefined) return undefined;
@@ -131,6 +129,61 @@ async function main(argv: string[]): Promise<void> {
   }
   // Handlers first: whoever reads the ready line may signal at once.
   process.stdout.write(`${readyLine(node, cpus, memory)}\n`);
+}
+
+/** The cluster secret, from `--secret-file` or QUICKSAND_SECRET. */
+function secretFrom(file: string | undefined): string {
+  let secret: string | undefined;
+  if (file !== undefined) {
+    try {
+      secret = readFileSync(file, 'utf8');
+    } catch (e) {
+      fail(`cannot read --secret-file: ${(e as Error).message}`);
+    }
+  } else {
+    secret = process.env.QUICKSAND_SECRET;
+  }
+  if (secret === undefined || secret.trim() === '') fail('no cluster secret: pass --secret-file PATH or set QUICKSAND_SECRET');
+  return secret;
+}
+
+/** `quicksand stats`: a running cluster's nodes and proclets, as a table or as JSON. */
+async function stats(argv: string[]): Promise<void> {
+  let values: { connect?: string; 'secret-file'?: string; json?: boolean };
+  try {
+    ({ values } = parseArgs({ args: argv, options: { connect: { type: 'string' }, 'secret-file': { type: 'string' }, json: { type: 'boolean' } }, strict: true }));
+  } catch (e) {
+    fail((e as Error).message);
+  }
+  if (values.connect === undefined) fail('--connect ws://HOST:PORT is required');
+  const secret = secretFrom(values['secret-file']);
+  let s: ClusterStats;
+  try {
+    const cluster = await connect(values.connect, { secret, log: () => undefined });
+    try {
+      s = await cluster.stats();
+    } finally {
+      await cluster.close();
+    }
+  } catch (e) {
+    process.stderr.write(`quicksand: ${(e as Error).message}\n`);
+    process.exit(1);
+  }
+  if (values.json === true) {
+    process.stdout.write(`${JSON.stringify(s)}\n`);
+    process.exit(0);
+  }
+  const live = s.nodes.filter((n) => !n.lost);
+  const out = [
+    `cluster at ${values.connect}: ${live.length} nodes (${s.nodes.length - live.length} lost), ${s.proclets.length} proclets, ${s.migrations} migrations, ${s.lostProclets} proclets lost with their nodes`,
+    `${'node'.padEnd(24)} ${'cpus'.padStart(5)} ${'busy'.padStart(5)} ${'queued'.padStart(7)} ${'memory used'.padStart(12)} ${'of'.padStart(12)} ${'memory/compute proclets'.padStart(24)}`,
+  ];
+  for (const n of s.nodes) {
+    const row = `${n.id.padEnd(24)} ${String(n.cpus).padStart(5)} ${String(n.cpusBusy).padStart(5)} ${String(n.tasksQueued).padStart(7)} ${formatBytes(n.memoryUsed).padStart(12)} ${formatBytes(n.memory).padStart(12)} ${`${n.proclets.memory} / ${n.proclets.compute}`.padStart(24)}`;
+    out.push(n.lost ? `${row}  (lost)` : row);
+  }
+  process.stdout.write(`${out.join('\n')}\n`);
+  process.exit(0);
 }
 
 await main(process.argv.slice(2));

@@ -1,5 +1,9 @@
 import { expect } from 'chai';
-import { spawn, spawnSync } from 'node:child_process';
+import { execFile, spawn, spawnSync } from 'node:child_process';
+import type { ClusterStats } from '@quicksand/core';
+import { LocalCluster } from '@quicksand/net';
+import { localNodes, localSecret } from '@quicksand/net/internal';
+import { CounterType } from './fixtures/types.js';
 import { fileURLToPath } from 'node:url';
 import { createServer } from 'node:net';
 import { eventually } from './helpers.js';
@@ -99,5 +103,42 @@ describe('quicksand CLI — arguments and the secret', () => {
     const bad = run(['node', '--listen', '127.0.0.1:0', '--cpus', '0', '--memory', '1MiB', '--advertise', 'host:0'], { QUICKSAND_SECRET: 'b'.repeat(32) });
     expect(bad.status).to.equal(1);
     expect(bad.stderr).to.contain('advertise port');
+  });
+});
+
+describe('quicksand stats — a running cluster, seen from the command line', () => {
+  const stats = (args: string[], secret: string): Promise<{ code: number; stdout: string; stderr: string }> =>
+    new Promise((resolve) => {
+      execFile(process.execPath, [CLI, 'stats', ...args], { env: { ...process.env, QUICKSAND_SECRET: secret }, timeout: 20_000 }, (e, stdout, stderr) => {
+        resolve({ code: e === null ? 0 : typeof e.code === 'number' ? e.code : -1, stdout, stderr });
+      });
+    });
+
+  it('prints the nodes and proclets (a table, or JSON), and says why when it cannot connect', async () => {
+    const cluster = await LocalCluster.start({ nodes: [{ cpus: 1, memory: '64MiB' }, { cpus: 0, memory: '32MiB' }], logs: 'silent' });
+    try {
+      const ref = await cluster.create(CounterType, [], { node: 'n1' });
+      const [url0, url1] = localNodes(cluster).map((n) => n.url) as [string, string];
+      const secret = localSecret(cluster);
+      const json = await stats(['--connect', url1, '--json'], secret);
+      expect(json.code, json.stderr).to.equal(0);
+      const s = JSON.parse(json.stdout) as ClusterStats;
+      expect(s.nodes.map((n) => [n.id, n.cpus, n.proclets.memory])).to.deep.equal([['n0', 1, 0], ['n1', 0, 1]]);
+      expect(s.proclets.map((p) => [p.id, p.node])).to.deep.equal([[ref.id, 'n1']]);
+      const table = await stats(['--connect', url0], secret);
+      expect(table.code, table.stderr).to.equal(0);
+      expect(table.stdout).to.match(/^cluster at ws:\/\/127\.0\.0\.1:\d+: 2 nodes \(0 lost\), 1 proclets, /);
+      expect(table.stdout).to.match(/\nn1 +0 +0 +0 .*32\.0 MiB +1 \/ 0\n/);
+      const wrong = await stats(['--connect', url0], 'not-the-secret-of-this-cluster');
+      expect(wrong.code).to.equal(1);
+      expect(wrong.stderr).to.contain(`could not connect to the cluster at ${url0}`);
+      const usage = await stats([], secret);
+      expect(usage.code).to.equal(2);
+      expect(usage.stderr).to.contain('--connect ws://HOST:PORT is required');
+      // The cluster is as it was: the clients left.
+      expect(await ref.call('add', 1)).to.equal(1);
+    } finally {
+      await cluster.close();
+    }
   });
 });
