@@ -174,12 +174,15 @@ async function stats(argv: string[]): Promise<void> {
     process.exit(0);
   }
   const live = s.nodes.filter((n) => !n.lost);
+  // The node id left-aligned, the other columns right-aligned.
+  const widths = [24, 5, 5, 7, 12, 12, 24];
+  const line = (cells: string[]): string => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join(' ');
   const out = [
     `cluster at ${values.connect}: ${live.length} nodes (${s.nodes.length - live.length} lost), ${s.proclets.length} proclets, ${s.migrations} migrations, ${s.lostProclets} proclets lost with their nodes`,
-    `${'node'.padEnd(24)} ${'cpus'.padStart(5)} ${'busy'.padStart(5)} ${'queued'.padStart(7)} ${'memory used'.padStart(12)} ${'of'.padStart(12)} ${'memory/compute proclets'.padStart(24)}`,
+    line(['node', 'cpus', 'busy', 'queued', 'memory used', 'of', 'memory/compute proclets']),
   ];
   for (const n of s.nodes) {
-    const row = `${n.id.padEnd(24)} ${String(n.cpus).padStart(5)} ${String(n.cpusBusy).padStart(5)} ${String(n.tasksQueued).padStart(7)} ${formatBytes(n.memoryUsed).padStart(12)} ${formatBytes(n.memory).padStart(12)} ${`${n.proclets.memory} / ${n.proclets.compute}`.padStart(24)}`;
+    const row = line([n.id, String(n.cpus), String(n.cpusBusy), String(n.tasksQueued), formatBytes(n.memoryUsed), formatBytes(n.memory), `${n.proclets.memory} / ${n.proclets.compute}`]);
     out.push(n.lost ? `${row}  (lost)` : row);
   }
   process.stdout.write(`${out.join('\n')}\n`);

@@ -100,10 +100,8 @@ export async function openClient(transport: WsTransport, controller: string, aft
   rt.events.on('nodeJoined', (e: { node: string; address: string | null }) => {
     if (e.address !== null) transport.addPeer(e.node, e.address);
   });
-  let closed = false;
+  // Cluster.close calls this once.
   const view = new Cluster(rt, async () => {
-    if (closed) return;
-    closed = true;
     await rt.close();
     await afterClose();
   });

@@ -96,6 +96,8 @@ export async function startNode(options: NodeOptions): Promise<QuicksandNode> {
   const codec: Codec = new MsgpackCodec();
   const wanted = options.id;
   if (wanted !== undefined && !/^[\w.:-]{1,64}$/.test(wanted)) throw new RangeError(`id must be 1-64 letters, digits, '.', ':', '_' or '-', got '${wanted}'`);
+  const advertise = options.advertise === undefined ? undefined : parseAdvertise(options.advertise);
+  const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
   const transport = new WsTransport({
     id: wanted ?? `pending-${process.pid}`,
     kind: 'node',
@@ -103,15 +105,12 @@ export async function startNode(options: NodeOptions): Promise<QuicksandNode> {
     maxFrameBytes: options.maxFrameBytes === undefined ? undefined : parseSize(options.maxFrameBytes, 'maxFrameBytes'),
     heartbeatMs: options.heartbeatMs,
     peerTimeoutMs: options.peerTimeoutMs,
-    log: options.log,
+    log,
     bulkPort: options.bulkPort === undefined ? undefined : checkInt(options.bulkPort, 'bulkPort', 0, 65535),
   });
-  const advertise = options.advertise === undefined ? undefined : parseAdvertise(options.advertise);
   const url = await transport.listenOn(host, port, advertise);
   if (advertise === undefined && (host === '0.0.0.0' || host === '::')) {
-    (options.log ?? ((line: string) => process.stderr.write(`${line}\n`)))(
-      `quicksand: node listens on ${host} and tells its peers ${url}, which only this machine can dial; pass --advertise HOST (an address the other machines reach) for a cluster of several machines`,
-    );
+    log(`quicksand: node listens on ${host} and tells its peers ${url}, which only this machine can dial; pass --advertise HOST (an address the other machines reach) for a cluster of several machines`);
   }
   const id = wanted ?? new URL(url).host;
   transport.self = id;

@@ -1039,7 +1039,8 @@ export class JobRun {
    * margin grow.
    */
   #delivers(n: number): number {
-    const seen = nearest(this.#perItemBy, n);
+    const own = this.#perItemBy.get(n);
+    const seen = own ?? nearest(this.#perItemBy, n);
     let per = seen === undefined ? this.#perItemMs : perItemOf(seen);
     // Runners share the machines, so one is not slower per element with fewer beside it:
     // figures taken since with more runners active bound this count's. Without this, a
@@ -1049,7 +1050,7 @@ export class JobRun {
     // run 10.4 ms against 12.6, changes left without a reaction 10 against 12. (With
     // runners on nodes of different speeds the one left may be the slower: a shrink that
     // then starves the consumer is undone at once and raises the margin, as a probe is.)
-    const at = this.#perItemBy.get(n)?.at ?? -Infinity;
+    const at = own?.at ?? -Infinity;
     for (const [k, other] of this.#perItemBy) if (k > n && other.at > at) per = Math.min(per, perItemOf(other));
     return n / per;
   }
