@@ -22,6 +22,8 @@ export { checkInt, checkNumber, checkString, checkOptions, describe } from './op
 /** @internal */
 export { WorkerPool } from './workers.js';
 /** @internal */
+export { checkCoreList, pinProcess, threadCores } from './affinity.js';
+/** @internal */
 export { releaseFrame } from './codec.js';
 /** @internal */
 export { PendingTable } from './pending.js';

@@ -122,6 +122,8 @@ export interface RuntimeOptions {
   /** Node that hosts the controller. */
   controllerNode: string;
   budget: NodeBudget | null;
+  /** Cores the node's compute workers pin themselves to (Linux; see `affinity.ts`). */
+  pinWorkers?: string;
   /** Log sink for protocol problems; default `process.emitWarning`. */
   log?: (message: string) => void;
 }
@@ -175,6 +177,7 @@ export class Runtime {
   #flushScheduled = false;
   #closed = false;
   #workers: WorkerPool | null = null;
+  readonly #pinWorkers: string | null;
   #log: (message: string) => void;
   /** Events pushed by the controller, for every cluster view of this runtime. */
   readonly events = new EventEmitter();
@@ -193,6 +196,7 @@ export class Runtime {
     this.codec = options.codec;
     this.controllerNode = options.controllerNode;
     this.budget = options.budget;
+    this.#pinWorkers = options.pinWorkers ?? null;
     this.transport = options.transport;
     this.#log = options.log ?? ((m) => process.emitWarning(m));
     this.transport.listen({
@@ -1026,7 +1030,7 @@ export class Runtime {
       if (this.budget !== null && options?.yieldValue !== undefined) return Promise.resolve(options.yieldValue);
       return Promise.reject(new CapacityError(`${this.id} has no CPUs to run tasks on; run the task from a proclet on a node with cpus > 0`));
     }
-    this.#workers ??= new WorkerPool(this.budget.cpus, this.id);
+    this.#workers ??= new WorkerPool(this.budget.cpus, this.id, this.#pinWorkers);
     return this.#workers.run(spec, input, options);
   }
 

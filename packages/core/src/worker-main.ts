@@ -15,6 +15,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { workerSlot } from './worker-env.js';
 import { SharedCapacity } from './capacity.js';
+import { pinThread } from './affinity.js';
 import { addTransferables, isThenable, loadTask, taskFailure, TransferResult } from './task-loader.js';
 import type { TaskFn } from './task-loader.js';
 import type { TaskSpec } from './workers.js';
@@ -42,9 +43,18 @@ const fnByKey = new Map<number, TaskFn>();
 const pending: BatchMessage[] = [];
 let draining = false;
 
-const data = workerData as { capacity?: SharedArrayBuffer; index?: number } | null;
+const data = workerData as { node?: string; capacity?: SharedArrayBuffer; index?: number; pin?: string | null } | null;
 if (data?.capacity instanceof SharedArrayBuffer) workerSlot.capacity = new SharedCapacity(data.capacity);
 if (typeof data?.index === 'number') workerSlot.index = data.index;
+if (typeof data?.pin === 'string') {
+  // The node checked the list when it started; a worker that still cannot pin itself runs
+  // unpinned rather than not at all, and says so on the node's stderr.
+  try {
+    pinThread(data.pin);
+  } catch (e) {
+    process.stderr.write(`quicksand: a compute worker of node ${data.node ?? '?'} runs unpinned: ${(e as Error).message}\n`);
+  }
+}
 
 const port = parentPort;
 if (port === null) throw new Error('worker-main must run in a worker thread');

@@ -175,9 +175,13 @@ export class WorkerPool {
   readonly #capacity: SharedCapacity;
   readonly #aheadTimers = new Set<{ cancel(): void }>();
 
-  constructor(size: number, node: string) {
+  /** Cores the workers pin themselves to (`affinity.ts`); null: they keep the main thread's. */
+  readonly #pin: string | null;
+
+  constructor(size: number, node: string, pin: string | null = null) {
     this.size = size;
     this.#node = node;
+    this.#pin = pin;
     this.#capacity = new SharedCapacity(size);
   }
 
@@ -394,7 +398,7 @@ export class WorkerPool {
   #spawn(): Slot {
     let index = 0;
     while (this.#slots.some((s) => s.index === index)) index++;
-    const worker = new Worker(WORKER_MAIN, { workerData: { node: this.#node, capacity: this.#capacity.buffer, index } });
+    const worker = new Worker(WORKER_MAIN, { workerData: { node: this.#node, capacity: this.#capacity.buffer, index, pin: this.#pin } });
     const slot: Slot = { worker, index, batches: [], known: new Set(), busySince: null };
     worker.on('message', (msg: ResultMessage) => this.#onResult(slot, msg));
     worker.on('error', (err) => this.#onWorkerExit(slot, err));

@@ -5,6 +5,7 @@
  *   quicksand node --listen HOST:PORT --cpus N --memory SIZE [--join ws://HOST:PORT]
  *                  [--secret-file PATH] [--id ID] [--heartbeat-ms MS] [--peer-timeout-ms MS]
  *                  [--max-frame-bytes SIZE] [--bulk-port PORT] [--advertise HOST[:PORT]]
+ *                  [--pin-workers CORES] [--pin-main CORES]
  *   quicksand stats --connect ws://HOST:PORT [--secret-file PATH] [--json]
  *
  * `stats` connects to a running cluster as a client, prints its nodes and proclets
@@ -24,7 +25,7 @@ import { readyLine, startNode } from './node.js';
 
 const USAGE = `usage: quicksand node --listen HOST:PORT --cpus N --memory SIZE [--join ws://HOST:PORT] [--secret-file PATH] [--id ID]
                       [--heartbeat-ms MS] [--peer-timeout-ms MS] [--max-frame-bytes SIZE] [--bulk-port PORT]
-                      [--advertise HOST[:PORT]]
+                      [--advertise HOST[:PORT]] [--pin-workers CORES] [--pin-main CORES]
        quicksand stats --connect ws://HOST:PORT [--secret-file PATH] [--json]
 The cluster secret is read from --secret-file, or from the QUICKSAND_SECRET environment variable.`;
 
@@ -55,6 +56,8 @@ async function main(argv: string[]): Promise<void> {
         'max-frame-bytes': { type: 'string' },
         'bulk-port': { type: 'string' },
         advertise: { type: 'string' },
+        'pin-workers': { type: 'string' },
+        'pin-main': { type: 'string' },
       },
       strict: true,
     }) as { values: Record<string, string | undefined> });
@@ -92,6 +95,8 @@ async function main(argv: string[]): Promise<void> {
       maxFrameBytes: values['max-frame-bytes'],
       bulkPort: num('bulk-port'),
       advertise: values.advertise,
+      pinWorkers: values['pin-workers'],
+      pinMain: values['pin-main'],
     });
   } catch (e) {
     process.stderr.write(`quicksand: node failed to start: ${(e as Error).message}\n`);

@@ -19,7 +19,7 @@
 export { LocalCluster } from './local-cluster.js';
 export { connect } from './client.js';
 export type { ConnectOptions } from './client.js';
-export type { LocalClusterOptions } from './local-cluster.js';
+export type { LocalClusterOptions, LocalNodeSpec } from './local-cluster.js';
 export { startNode } from './node.js';
 export type { NodeOptions, QuicksandNode } from './node.js';
 export { MsgpackCodec } from './codec.js';

@@ -14,14 +14,22 @@ import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { parseSize } from '@quicksand/core';
 import type { Cluster, NodeSpec, Size } from '@quicksand/core';
-import { checkInt, checkOptions } from '@quicksand/core/internal';
+import { checkCoreList, checkInt, checkOptions } from '@quicksand/core/internal';
 import { clientId, openClient } from './client.js';
 import { WsTransport } from './transport.js';
+
+/** One daemon of {@link LocalCluster.start}: its budget, and the cores its threads run on. */
+export interface LocalNodeSpec extends NodeSpec {
+  /** Cores for its compute workers, like `'0'` or `'2-3'` (`--pin-workers`; Linux). The same as `pinWorkers` of `startNode`. */
+  pinWorkers?: string;
+  /** Cores for its event loop and other threads (`--pin-main`; Linux). The same as `pinMain` of `startNode`. */
+  pinMain?: string;
+}
 
 /** Options of {@link LocalCluster.start}. */
 export interface LocalClusterOptions {
   /** One daemon per entry; ids are `n0`, `n1`, ...; `n0` hosts the controller. */
-  nodes: NodeSpec[];
+  nodes: LocalNodeSpec[];
   /** Time allowed for every node to be ready. @defaultValue 30000 */
   startTimeoutMs?: number;
   /** Heartbeat interval of every node. @defaultValue 250 */
@@ -89,6 +97,8 @@ export class LocalCluster {
     const specs = opts.nodes.map((n, i) => ({
       cpus: checkInt(n.cpus, `options.nodes[${i}].cpus`, 0, 1024),
       memory: parseSize(n.memory, `options.nodes[${i}].memory`),
+      pinWorkers: n.pinWorkers === undefined ? undefined : checkCoreList(n.pinWorkers, `options.nodes[${i}].pinWorkers`),
+      pinMain: n.pinMain === undefined ? undefined : checkCoreList(n.pinMain, `options.nodes[${i}].pinMain`),
     }));
     const timeout = opts.startTimeoutMs ?? 30_000;
     checkInt(timeout, 'options.startTimeoutMs');
@@ -159,9 +169,11 @@ export function localSecret(cluster: Cluster): string {
  */
 export const NODE_MALLOC = { MALLOC_MMAP_THRESHOLD_: String(64 * 1024 * 1024), MALLOC_TRIM_THRESHOLD_: String(128 * 1024 * 1024) };
 
-function launch(id: string, spec: { cpus: number; memory: number }, join: string | undefined, secret: string, extra: string[], logs: 'inherit' | 'silent', timeoutMs: number, execArgv: string[]): Promise<LocalNode> {
+function launch(id: string, spec: { cpus: number; memory: number; pinWorkers?: string | undefined; pinMain?: string | undefined }, join: string | undefined, secret: string, extra: string[], logs: 'inherit' | 'silent', timeoutMs: number, execArgv: string[]): Promise<LocalNode> {
   const args = [...execArgv, CLI, 'node', '--listen', '127.0.0.1:0', '--cpus', String(spec.cpus), '--memory', String(spec.memory), '--id', id, ...extra];
   if (join !== undefined) args.push('--join', join);
+  if (spec.pinWorkers !== undefined) args.push('--pin-workers', spec.pinWorkers);
+  if (spec.pinMain !== undefined) args.push('--pin-main', spec.pinMain);
   const child = spawn(process.execPath, args, {
     env: { ...NODE_MALLOC, ...process.env, QUICKSAND_SECRET: secret, QUICKSAND_EXIT_WITH_PARENT: '1', QUICKSAND_DAEMON: undefined },
     stdio: ['pipe', 'pipe', 'pipe'],

@@ -5,7 +5,7 @@
  */
 import { Cluster, formatBytes, parseSize } from '@quicksand/core';
 import type { Codec, Size } from '@quicksand/core';
-import { CONTROLLER_ID, Runtime, attachAgent, attachController, checkInt } from '@quicksand/core/internal';
+import { CONTROLLER_ID, Runtime, attachAgent, attachController, checkCoreList, checkInt, pinProcess } from '@quicksand/core/internal';
 import { MsgpackCodec } from './codec.js';
 import { WsTransport } from './transport.js';
 import { controllerOf, secretBytes } from './auth.js';
@@ -43,6 +43,21 @@ export interface NodeOptions {
   heartbeatMs?: number;
   /** A peer silent this long is lost. @defaultValue 1000 */
   peerTimeoutMs?: number;
+  /**
+   * CPU cores its compute worker threads run on, like `'0'`, `'2-7'` or `'0,2'` (Linux;
+   * needs the `taskset` tool of util-linux). With `pinMain`, a node's event loop and its
+   * compute work stop taking turns on one core while another is idle (see the README).
+   * The workers share the listed cores when there are fewer cores than `cpus`.
+   * @defaultValue the cores of the main thread
+   */
+  pinWorkers?: string;
+  /**
+   * CPU cores for every other thread of this process: the event loop and the helper
+   * threads of V8 and libuv (Linux, as `pinWorkers`). This pins the whole process that
+   * calls `startNode`, and the workers too unless `pinWorkers` is given.
+   * @defaultValue not pinned
+   */
+  pinMain?: string;
   /** Where the node logs protocol problems. @defaultValue stderr */
   log?: (line: string) => void;
 }
@@ -97,6 +112,8 @@ export async function startNode(options: NodeOptions): Promise<QuicksandNode> {
   const wanted = options.id;
   if (wanted !== undefined && !/^[\w.:-]{1,64}$/.test(wanted)) throw new RangeError(`id must be 1-64 letters, digits, '.', ':', '_' or '-', got '${wanted}'`);
   const advertise = options.advertise === undefined ? undefined : parseAdvertise(options.advertise);
+  const pinWorkers = options.pinWorkers === undefined ? undefined : checkCoreList(options.pinWorkers, 'pinWorkers');
+  if (options.pinMain !== undefined) pinProcess(checkCoreList(options.pinMain, 'pinMain'));
   const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
   const transport = new WsTransport({
     id: wanted ?? `pending-${process.pid}`,
@@ -136,7 +153,7 @@ export async function startNode(options: NodeOptions): Promise<QuicksandNode> {
   }
   transport.welcomeInfo = () => ({ controller, controllerUrl }) satisfies WelcomeInfo;
 
-  const rt = new Runtime({ id, transport, codec, controllerNode: controller, budget: { cpus, memory }, log: options.log });
+  const rt = new Runtime({ id, transport, codec, controllerNode: controller, budget: { cpus, memory }, pinWorkers, log: options.log });
   rt.events.on('nodeJoined', (e: { node: string; address: string | null }) => {
     if (e.address !== null) transport.addPeer(e.node, e.address);
   });
