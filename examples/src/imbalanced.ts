@@ -48,13 +48,7 @@
  * `ROUNDS` runs. Not measured: starting clusters, generating and loading the images.
  * - `baselineS`: the `one` configuration's time, in seconds.
  * - `cpuUnbalancedRatio`, `memUnbalancedRatio`, `bothUnbalancedRatio`: each
- *   configuration's time over the baseline's in the same round, the median over the
- *   rounds (the bar: <= 1.10). The machine's speed changes within seconds (in one run
- *   every configuration took 0.87-1.03 s for five rounds, then 1.16-1.51 s), and the
- *   ratio of two medians of nine then compares a fast run with a slow one: that run's
- *   ratios of medians were 1.17, 1.04 and 1.16, its median ratios in a round 1.10, 1.06
- *   and 1.03. Over five runs the two differed by 0.00-0.13 (the ratio of medians is in
- *   each row's note).
+ *   configuration's time over the baseline's (the bar: <= 1.10).
  * - `<config>Placement`: memory proclets (input and output shards) and compute proclets
  *   (the pool's runners) per node at the end of the last run, from `cluster.stats()`, and
  *   the input bytes each node held; `<config>RemoteChunks`: the share of chunks that a
@@ -196,9 +190,7 @@ const setupOf = (key: Config['key']): Setup => setups.find((s) => s.config.key =
 const seconds = (key: Config['key']): number => median(setupOf(key).seconds);
 const runs = (key: Config['key']): string => setupOf(key).seconds.map((x) => x.toFixed(3)).join(', ');
 const base = seconds('one');
-/** A configuration's time over the baseline's in the same round, the median over the rounds (see the header). */
-const ratioOf = (key: Config['key']): number => median(setupOf(key).seconds.map((x, r) => x / setupOf('one').seconds[r]!));
-const ratios = CONFIGS.map((c) => ratioOf(c.key));
+const ratios = CONFIGS.map((c) => seconds(c.key) / base);
 
 const svg = writeChart(plotPath('imbalanced'), {
   title: `Preprocessing ${N} images with 2 CPUs and ${(M / MiB).toFixed(1)} MiB, split four ways`,
@@ -217,7 +209,7 @@ const rows: Row[] = [
   { key: 'baselineS', value: base, note: `one node ${CONFIGS[0]!.label}, median of ${ROUNDS} (${runs('one')})` },
 ];
 for (const c of CONFIGS.slice(1)) {
-  rows.push({ key: `${c.key}Ratio`, value: ratioOf(c.key), note: `bar: <= 1.10; ${c.label}: median ${seconds(c.key).toFixed(3)} s, ${(seconds(c.key) / base).toFixed(3)} of the baseline's median (${runs(c.key)})` });
+  rows.push({ key: `${c.key}Ratio`, value: seconds(c.key) / base, note: `bar: <= 1.10; ${c.label}: ${seconds(c.key).toFixed(3)} s (${runs(c.key)})` });
 }
 for (const c of CONFIGS) {
   rows.push({ key: `${c.key}Placement`, value: setupOf(c.key).placement });
