@@ -74,6 +74,20 @@ function taskset(args: string[], what: string): void {
   }
 }
 
+/**
+ * Checks that the `taskset` tool runs here (a worker pins itself when it starts, long
+ * after the node has started; better to refuse the start than to find out then).
+ * @throws Error naming the option and what to do.
+ */
+export function checkTaskset(name: string): void {
+  try {
+    execFileSync('taskset', ['-p', String(process.pid)], { stdio: 'ignore' });
+  } catch (e) {
+    const why = (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'the taskset tool is not installed (it comes with util-linux)' : `taskset failed: ${(e as Error).message}`;
+    throw new Error(`${name}: ${why}; install it, or leave ${name} out`, { cause: e });
+  }
+}
+
 /** Pins the calling thread (a worker thread, or the main thread alone) to `list`. */
 export function pinThread(list: string): void {
   const tid = readlinkSync('/proc/thread-self').split('/').pop()!;

@@ -5,7 +5,7 @@
  */
 import { Cluster, formatBytes, parseSize } from '@quicksand/core';
 import type { Codec, Size } from '@quicksand/core';
-import { CONTROLLER_ID, Runtime, attachAgent, attachController, checkCoreList, checkInt, pinProcess } from '@quicksand/core/internal';
+import { CONTROLLER_ID, Runtime, attachAgent, attachController, checkCoreList, checkInt, checkTaskset, pinProcess } from '@quicksand/core/internal';
 import { MsgpackCodec } from './codec.js';
 import { WsTransport } from './transport.js';
 import { controllerOf, secretBytes } from './auth.js';
@@ -114,6 +114,7 @@ export async function startNode(options: NodeOptions): Promise<QuicksandNode> {
   const advertise = options.advertise === undefined ? undefined : parseAdvertise(options.advertise);
   const pinWorkers = options.pinWorkers === undefined ? undefined : checkCoreList(options.pinWorkers, 'pinWorkers');
   if (options.pinMain !== undefined) pinProcess(checkCoreList(options.pinMain, 'pinMain'));
+  else if (pinWorkers !== undefined) checkTaskset('pinWorkers');
   const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
   const transport = new WsTransport({
     id: wanted ?? `pending-${process.pid}`,

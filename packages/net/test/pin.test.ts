@@ -41,13 +41,25 @@ describe('pinning a node to cores — pinWorkers and pinMain (Linux)', function 
     }
   });
 
-  it('refuses a malformed core list, or a core this process may not use, naming the option', async () => {
+  it('refuses a malformed core list, or a core the machine does not have, naming the option', async () => {
     const bad = await rejects(LocalCluster.start({ nodes: [{ cpus: 1, memory: '64MiB', pinWorkers: '1-0' }] }));
     expect(bad).to.be.instanceOf(RangeError);
     expect(bad.message).to.match(/options\.nodes\[0\]\.pinWorkers must list CPU cores like '0', '0-3' or '0,2-3', got '1-0'/);
-    if (cores === null) return; // not Linux: the next one fails for that reason instead
+    if (cores === null) return; // not Linux: a well-formed list is refused for that reason instead
     const missing = await rejects(startNode({ listen: '127.0.0.1:0', cpus: 1, memory: '64MiB', secret: randomBytes(16).toString('hex'), pinMain: '4000' }));
     expect(missing).to.be.instanceOf(RangeError);
     expect(missing.message).to.match(/pinMain: core 4000 does not exist; this machine has cores 0-\d+/);
+  });
+
+  it('refuses to start when taskset is missing, saying what to install', async function () {
+    if (cores === null) this.skip(); // needs Linux (elsewhere the list is refused first)
+    const path = process.env.PATH;
+    process.env.PATH = '/nonexistent';
+    try {
+      const e = await rejects(startNode({ listen: '127.0.0.1:0', cpus: 1, memory: '64MiB', secret: randomBytes(16).toString('hex'), pinWorkers: '0' }));
+      expect(e.message).to.match(/pinWorkers: the taskset tool is not installed \(it comes with util-linux\); install it, or leave pinWorkers out/);
+    } finally {
+      process.env.PATH = path;
+    }
   });
 });
