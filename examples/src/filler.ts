@@ -7,7 +7,8 @@
  * with `cluster.setCapacity(node, { cpus }, { at })`, applied by each node on its own
  * clock at the scheduled instant: a node whose capacity drops stops its worker between
  * two elements and the thread pool hands the unfinished rest to the other node, whose
- * queued work starts the instant its CPU returns. The filler is `pool.map` over elements of fixed work (about 50 µs each).
+ * queued work starts the instant its CPU returns. The filler is `pool.map` over elements
+ * of fixed work (about 50 µs each).
  *
  * Two layouts of the threads, each on a fresh cluster, in one run:
  * - pinned (the bar's figures): both nodes' compute workers on the first core
@@ -19,8 +20,8 @@
  * - shared (`sharedCores...`): every thread may run on either core, as in the runs before
  *   pinning existed. Each node's main thread wakes for every finished batch and every
  *   switch, and the kernel often runs it on the core of the worker that woke it, while
- *   the other core idles: the worker waits. Measured: 0.82-0.85 of the free core against
- *   0.91-0.96 pinned, in three alternated pairs.
+ *   the other core idles: the worker waits. Measured on the 2-core VM: 0.78-0.91 of the
+ *   free core against 0.89-0.99 pinned, in 13 runs (pinned higher in all).
  * Where pinning cannot be done (not Linux, one core, no `taskset`), only the shared
  * layout runs, and its figures are the ones reported (`layout: shared`).
  *
@@ -43,13 +44,14 @@
  *   compute proclet, which cannot stay put: every switch, the scheduler migrates it to the
  *   node with the free CPU (median end-to-end migration time, from the migration events).
  *   Reported for both layouts: pinned, every message of a migration goes through event
- *   loops that share one core, and it is slower (0.28 against 0.34-0.41 shared).
+ *   loops that share one core, and it is slower (0.25-0.34 against 0.33-0.42 shared).
  *
  * Where the rest of the free core went in the shared layout, traced with the kernel's
  * scheduler events on the 2-core VM (the worker, both nodes' main threads, the driving
  * process and V8's helper threads share the two cores): the worker whose CPU returns is
- * woken on time but often waits in a run queue behind a main thread or a V8 compile job while the other core is
- * idle (often until the kernel's next 4 ms tick), about 0.5 ms a phase on average; at
+ * woken on time but often waits in a run queue behind a main thread or a V8 compile job
+ * while the other core is idle (often until the kernel's next 4 ms tick), about 0.5 ms a
+ * phase on average; at
  * the end of a chunk the worker sits 0.3-0.7 ms before its next one, mostly while its
  * node's main thread, woken by the finished chunk, runs on the worker's core; and V8's
  * optimising compiler kept compiling the nodes' and the driver's code (about 400
@@ -105,7 +107,6 @@ interface Measured {
   onCoreBefore: number;
   onCoreAfter: number;
   goodput: number;
-  ms: number;
   main: { done: Done[]; ms: number; switches: Array<[number, string]> };
   offPhase: number;
   nodeOfPid: Map<number, string>;
@@ -191,7 +192,7 @@ async function measure(pin: { workers: string; main: string } | null): Promise<M
     cluster.off('migration', onMigration);
     await one.close();
     const single = { goodput: r.done.length / (onCore * r.ms), migrations };
-    return { onCore, onCoreBefore, onCoreAfter, goodput: main.done.length / (onCore * main.ms), ms: main.ms, main, offPhase: off / main.done.length, nodeOfPid, single };
+    return { onCore, onCoreBefore, onCoreAfter, goodput: main.done.length / (onCore * main.ms), main, offPhase: off / main.done.length, nodeOfPid, single };
   } finally {
     await cluster.close();
   }
@@ -255,7 +256,7 @@ const where = layout === null ? 'shared cores (pinning unavailable here)' : `wor
 report('filler', [
   { key: 'layout', value: layout === null ? 'shared' : 'pinned', note: where },
   { key: 'onCoreItemsPerMs', value: m.onCore, note: `baseline: the filler on one steadily free core (mean of ${m.onCoreBefore.toFixed(2)} before and ${m.onCoreAfter.toFixed(2)} after)` },
-  { key: 'runMs', value: m.ms, note: `CPU alternating every ${PHASE_MS} ms (${m.main.switches.length} switches)` },
+  { key: 'runMs', value: m.main.ms, note: `CPU alternating every ${PHASE_MS} ms (${m.main.switches.length} switches)` },
   { key: 'itemsDone', value: m.main.done.length },
   { key: 'goodputFraction', value: m.goodput, note: 'bar: >= 0.8 (work done over what the free core could do)' },
   { key: 'offPhaseFraction', value: m.offPhase, note: 'elements finished on a node >1 ms after its CPU was taken' },

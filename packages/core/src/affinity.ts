@@ -7,9 +7,9 @@
  * woke it, so the event loop takes turns with a compute worker on that worker's core even
  * when another core is idle. Measured in the filler experiment on the 2-core VM: with
  * every event loop on one core and the workers on the other, the share of the free core
- * the filler used rose from 0.82-0.85 to 0.91-0.96 (three alternated pairs). A node given
- * `pinWorkers` and `pinMain` keeps the two apart, as runtimes that dedicate cores to
- * their scheduler do.
+ * the filler used was 0.89-0.99 against 0.78-0.91 with every thread free (13 runs, the
+ * pinned layout higher in all). A node given `pinWorkers` and `pinMain` keeps the two
+ * apart, as runtimes that dedicate cores to their scheduler do.
  *
  * How: Node.js has no affinity call, so the `taskset` tool (util-linux, present on
  * common Linux distributions) sets it: `taskset -p -c LIST TID` for one thread (a worker
