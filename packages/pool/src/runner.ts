@@ -39,6 +39,12 @@ export interface ExecRequest {
 interface JobState {
   flag: Int32Array;
   abort: AbortController;
+  /**
+   * Aborted when the job is cancelled here or this runner starts to move: what its chunks
+   * waiting for a worker listen to. One per job, not per chunk: `AbortSignal.any` costs
+   * about 15 µs a call on Node 20, on the node's main thread.
+   */
+  signal: AbortSignal;
 }
 
 /** Cancelled job ids remembered, so that late chunks do not run. */
@@ -69,9 +75,11 @@ export class Runner {
     if (this.#cancelled.has(req.job)) return { n: 0, ms: 0, cancelled: true };
     let st = this.#jobs.get(req.job);
     if (st === undefined) {
-      st = { flag: new Int32Array(new SharedArrayBuffer(4)), abort: new AbortController() };
+      const abort = new AbortController();
+      const signal = AbortSignal.any([abort.signal, this.#moving.signal]);
       // Every chunk waiting for a worker listens to it; a busy runner may hold many.
-      setMaxListeners(0, st.abort.signal);
+      setMaxListeners(0, signal);
+      st = { flag: new Int32Array(new SharedArrayBuffer(4)), abort, signal };
       this.#jobs.set(req.job, st);
     }
     const items = req.read === undefined ? req.items : await readRange(contextOf(this).cluster, req.read, req.start, req.end ?? req.start);
@@ -80,8 +88,7 @@ export class Runner {
     if (req.op === 'reduce') input.init = req.init;
     const own = ownBuffer(items);
     try {
-      const signal = AbortSignal.any([st.abort.signal, this.#moving.signal]);
-      return await contextOf(this).runTask<RangeOutput>(rangeTask(req.op), input, { signal, transfer: own !== undefined ? [own] : [], yieldValue: YIELDED_BEFORE_START });
+      return await contextOf(this).runTask<RangeOutput>(rangeTask(req.op), input, { signal: st.signal, transfer: own !== undefined ? [own] : [], yieldValue: YIELDED_BEFORE_START });
     } catch (e) {
       if (st.abort.signal.aborted) return { n: 0, ms: 0, cancelled: true };
       if (this.#moving.signal.aborted) return YIELDED_BEFORE_START;
