@@ -55,14 +55,27 @@ export class Runner {
   readonly #jobs = new Map<string, JobState>();
   readonly #cancelled = new Set<string>();
   /** Aborted when this runner starts to migrate: its chunks waiting for a worker come back. */
-  readonly #moving = new AbortController();
+  #moving = new AbortController();
 
   /**
    * Kernel hook: a migration of this runner begins. Chunks still waiting for a worker
    * (its node's CPU may be taken) come back unstarted, so the move does not wait for them.
+   * Chunks that come after wait for the move and run on this instance only if it failed:
+   * they get a fresh signal, or a runner whose move failed would hand back every chunk.
    */
   _onMigrate(): void {
-    this.#moving.abort();
+    const moving = this.#moving;
+    this.#moving = new AbortController();
+    for (const st of this.#jobs.values()) st.signal = this.#signalFor(st.abort);
+    moving.abort();
+  }
+
+  /** What a job's waiting chunks listen to: its cancellation here, or a move of this runner. */
+  #signalFor(abort: AbortController): AbortSignal {
+    const signal = AbortSignal.any([abort.signal, this.#moving.signal]);
+    // Every chunk waiting for a worker listens to it; a busy runner may hold many.
+    setMaxListeners(0, signal);
+    return signal;
   }
 
   /** Runs one task on a worker of this node; `transfer` moves the input's own buffers. */
@@ -73,17 +86,17 @@ export class Runner {
   /** Runs one chunk of a job on a worker of this node. */
   async exec(req: ExecRequest): Promise<RangeOutput> {
     if (this.#cancelled.has(req.job)) return { n: 0, ms: 0, cancelled: true };
+    // A move that begins while this chunk reads its range hands the chunk back too.
+    const moving = this.#moving.signal;
     let st = this.#jobs.get(req.job);
     if (st === undefined) {
       const abort = new AbortController();
-      const signal = AbortSignal.any([abort.signal, this.#moving.signal]);
-      // Every chunk waiting for a worker listens to it; a busy runner may hold many.
-      setMaxListeners(0, signal);
-      st = { flag: new Int32Array(new SharedArrayBuffer(4)), abort, signal };
+      st = { flag: new Int32Array(new SharedArrayBuffer(4)), abort, signal: this.#signalFor(abort) };
       this.#jobs.set(req.job, st);
     }
     const items = req.read === undefined ? req.items : await readRange(contextOf(this).cluster, req.read, req.start, req.end ?? req.start);
     if (this.#cancelled.has(req.job)) return { n: 0, ms: 0, cancelled: true };
+    if (moving.aborted) return YIELDED_BEFORE_START;
     const input: RangeInput = { fn: req.fn, items, start: req.start, cancel: st.flag };
     if (req.op === 'reduce') input.init = req.init;
     const own = ownBuffer(items);
@@ -91,7 +104,7 @@ export class Runner {
       return await contextOf(this).runTask<RangeOutput>(rangeTask(req.op), input, { signal: st.signal, transfer: own !== undefined ? [own] : [], yieldValue: YIELDED_BEFORE_START });
     } catch (e) {
       if (st.abort.signal.aborted) return { n: 0, ms: 0, cancelled: true };
-      if (this.#moving.signal.aborted) return YIELDED_BEFORE_START;
+      if (moving.aborted) return YIELDED_BEFORE_START;
       throw e;
     }
   }
