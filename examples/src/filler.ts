@@ -44,7 +44,11 @@
  *   compute proclet, which cannot stay put: every switch, the scheduler migrates it to the
  *   node with the free CPU (median end-to-end migration time, from the migration events).
  *   Reported for both layouts: pinned, every message of a migration goes through event
- *   loops that share one core, and it is slower (0.25-0.34 against 0.33-0.42 shared).
+ *   loops that share one core, and a migration takes longer (median 2.6-2.7 ms against
+ *   1.7-2.1 shared), but the single proclet used about as much of the free core (0.47-0.51
+ *   against 0.45-0.48, three runs). A move often fails here, when the target's CPU is
+ *   taken between the scheduler's pick and the move's arrival; the runner then goes on
+ *   where it was.
  *
  * Where the rest of the free core went in the shared layout, traced with the kernel's
  * scheduler events on the 2-core VM (the worker, both nodes' main threads, the driving
