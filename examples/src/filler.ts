@@ -21,7 +21,7 @@
  *   pinning existed. Each node's main thread wakes for every finished batch and every
  *   switch, and the kernel often runs it on the core of the worker that woke it, while
  *   the other core idles: the worker waits. Measured on the 2-core VM: 0.78-0.91 of the
- *   free core against 0.89-0.99 pinned, in 13 runs (pinned higher in all).
+ *   free core against 0.88-0.99 pinned, in 19 runs (pinned higher in all).
  * Where pinning cannot be done (not Linux, one core, no `taskset`), only the shared
  * layout runs, and its figures are the ones reported (`layout: shared`).
  *

@@ -7,7 +7,7 @@
  * woke it, so the event loop takes turns with a compute worker on that worker's core even
  * when another core is idle. Measured in the filler experiment on the 2-core VM: with
  * every event loop on one core and the workers on the other, the share of the free core
- * the filler used was 0.89-0.99 against 0.78-0.91 with every thread free (13 runs, the
+ * the filler used was 0.88-0.99 against 0.78-0.91 with every thread free (19 runs, the
  * pinned layout higher in all). A node given `pinWorkers` and `pinMain` keeps the two
  * apart, as runtimes that dedicate cores to their scheduler do.
  *
