@@ -64,13 +64,14 @@ export function checkCoreList(list: string, name: string): string {
   return list;
 }
 
-function taskset(args: string[], what: string): void {
+/** Runs `taskset` with `args`; on failure throws `message(why)`, why being "not installed" or taskset's own words. */
+function taskset(args: string[], message: (why: string) => string): void {
   try {
     execFileSync('taskset', args, { stdio: ['ignore', 'ignore', 'pipe'] });
   } catch (e) {
     const err = e as NodeJS.ErrnoException & { stderr?: Buffer };
-    const why = err.code === 'ENOENT' ? 'the taskset tool is not installed (it comes with util-linux)' : (err.stderr?.toString().trim() ?? err.message);
-    throw new Error(`could not pin ${what} to cores ${args[args.length - 2]}: ${why}`, { cause: e });
+    const why = err.code === 'ENOENT' ? 'the taskset tool is not installed (it comes with util-linux)' : `taskset failed: ${err.stderr?.toString().trim() || err.message}`;
+    throw new Error(message(why), { cause: e });
   }
 }
 
@@ -80,21 +81,16 @@ function taskset(args: string[], what: string): void {
  * @throws Error naming the option and what to do.
  */
 export function checkTaskset(name: string): void {
-  try {
-    execFileSync('taskset', ['-p', String(process.pid)], { stdio: 'ignore' });
-  } catch (e) {
-    const why = (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'the taskset tool is not installed (it comes with util-linux)' : `taskset failed: ${(e as Error).message}`;
-    throw new Error(`${name}: ${why}; install it, or leave ${name} out`, { cause: e });
-  }
+  taskset(['-p', String(process.pid)], (why) => `${name}: ${why}; install it, or leave ${name} out`);
 }
 
 /** Pins the calling thread (a worker thread, or the main thread alone) to `list`. */
 export function pinThread(list: string): void {
   const tid = readlinkSync('/proc/thread-self').split('/').pop()!;
-  taskset(['-p', '-c', list, tid], `thread ${tid}`);
+  taskset(['-p', '-c', list, tid], (why) => `could not pin thread ${tid} to cores ${list}: ${why}`);
 }
 
 /** Pins every thread of this process that runs now to `list`; threads started later inherit it from theirs. */
 export function pinProcess(list: string): void {
-  taskset(['-a', '-p', '-c', list, String(process.pid)], `process ${process.pid}`);
+  taskset(['-a', '-p', '-c', list, String(process.pid)], (why) => `could not pin process ${process.pid} to cores ${list}: ${why}`);
 }
