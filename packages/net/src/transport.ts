@@ -88,6 +88,13 @@ const LANE_AHEAD_MAX = 64;
 /** WebSocket frames from one peer that may wait behind a bulk lane frame still to come. */
 const WAITING_MAX = 65_536;
 const EMPTY = Buffer.alloc(0);
+/**
+ * A frame up to this size is written as one WebSocket frame that this transport builds
+ * itself, header and payload in one buffer, in one `write`: `ws.send` writes the header
+ * and the payload as two chunks, which a corked socket gathers into a `writev` through
+ * Node's buffered-write path, and that path costs more than the copy of a small payload.
+ */
+const SMALL_FRAME_MAX = 16 * 1024;
 
 /**
  * Frames from one peer in arrival order where the bulk lane is involved: `waiting` holds
@@ -254,8 +261,10 @@ export class WsTransport implements Transport {
       } finally {
         conn.socket?.uncork();
       }
-    } else {
+    } else if (frame.byteLength > SMALL_FRAME_MAX || conn.socket === null || conn.ws.readyState !== WebSocket.OPEN) {
       conn.ws.send(frame, { binary: true });
+    } else {
+      conn.socket.write(smallFrame(frame, conn.outgoing));
     }
   }
 
@@ -621,4 +630,25 @@ function closeReason(reason: string): string {
   const b = Buffer.from(reason, 'utf8');
   if (b.byteLength <= 120) return reason;
   return b.subarray(0, 117).toString('utf8').replace(/\uFFFD$/, '') + '...';
+}
+
+/**
+ * A complete binary WebSocket frame (RFC 6455, section 5.2) holding `payload`, of at most
+ * 65,535 bytes. A dialer's frames must be masked: it uses the zero mask, as `ws` does with
+ * the `generateMask` this transport gives it, so the payload goes out as it is.
+ */
+function smallFrame(payload: Uint8Array, masked: boolean): Buffer {
+  const n = payload.byteLength;
+  const at = (n < 126 ? 2 : 4) + (masked ? 4 : 0);
+  const out = Buffer.allocUnsafe(at + n);
+  out[0] = 0x82; // FIN, opcode 2 (binary)
+  if (n < 126) {
+    out[1] = (masked ? 0x80 : 0) | n;
+  } else {
+    out[1] = (masked ? 0x80 : 0) | 126;
+    out.writeUInt16BE(n, 2);
+  }
+  if (masked) out.writeUInt32LE(0, at - 4);
+  out.set(payload, at);
+  return out;
 }
