@@ -14,8 +14,8 @@
  * half within 10 ms windows. Each sample costs about 0.9 ms of worker CPU (18 x 50 µs).
  * A GPU takes a batch of 1 and computes for 6.75 ms: 4 GPUs take 0.59 samples per ms (one
  * compute proclet, about 1.0 alone, is enough) and 8 GPUs 1.19 (two are needed; they make
- * 1.3-1.5 together). GPUs taken away stop at once, mid-batch, as when another job takes
- * them. The consumer's rate is only visible at the granularity of its steps, so a
+ * 1.3-1.5 together on the VM of the first runs, 1.8-2.0 on its later host). GPUs taken
+ * away stop at once, mid-batch, as when another job takes them. The consumer's rate is only visible at the granularity of its steps, so a
  * reaction cannot be much shorter than one GPU step: with steps of 17 ms (batches of 2)
  * the median reaction was 20-90 ms (30 typical), with 6.75 ms steps 11-23 (15 typical),
  * in alternating runs on the 2-core VM; since rate matching's window fits within one
@@ -45,6 +45,7 @@ import { ThreadPool } from '@quicksand/pool';
 import { ShardedQueue } from '@quicksand/queue';
 import { flags, median, plotPath, report, wallNow } from './common.js';
 import { writeChart } from './plot.js';
+import { roundsPerUnit } from './tasks.js';
 import { TrainerType } from './types.js';
 
 const f = flags();
@@ -53,6 +54,15 @@ const PERIOD_MS = 200;
 const BATCH = 1;
 const GPU_MS = 6.75;
 const UNITS = 18; // x 50 µs per sample
+/**
+ * The demands above are set against one compute proclet's rate, so a sample must cost the
+ * same time on any machine: a unit of work is calibrated to 50 µs here. Left at the
+ * spin count that takes 50 µs on the VM the demands were set on, a CPU a sixth faster
+ * (the same VM on a later kernel and host: 18 units in 0.75 ms, not 0.9) made one
+ * compute proclet deliver 1.2-1.25 samples/ms, as much as 8 GPUs take, and the growth
+ * the experiment measures was no longer needed.
+ */
+const UNIT_ROUNDS = roundsPerUnit();
 /** Compute proclets each GPU count needs here (see above): one for 4 GPUs, both for 8. */
 const NEEDED = { 4: 1, 8: 2 } as const;
 
@@ -66,8 +76,8 @@ const cluster = await LocalCluster.start({
 });
 try {
   const pool = await ThreadPool.create(cluster);
-  const prep = pool.task<{ seed: number; units: number }, Float32Array>(TASKS, 'prep');
-  await pool.map(Array.from({ length: 400 }, (_, i) => ({ seed: i, units: UNITS })), prep); // warm up
+  const prep = pool.task<{ seed: number; units: number; unitRounds: number }, Float32Array>(TASKS, 'prep');
+  await pool.map(Array.from({ length: 400 }, (_, i) => ({ seed: i, units: UNITS, unitRounds: UNIT_ROUNDS })), prep); // warm up
 
   const periods = f.quick ? 8 : 20;
   const runMs = periods * PERIOD_MS;
@@ -78,7 +88,7 @@ try {
   const runningAt: Array<[number, number]> = [];
   const ac = new AbortController();
   const job = pool.map(
-    Array.from({ length: total }, (_, i) => ({ seed: i, units: UNITS })),
+    Array.from({ length: total }, (_, i) => ({ seed: i, units: UNITS, unitRounds: UNIT_ROUNDS })),
     prep,
     {
       output: queue,
@@ -142,6 +152,7 @@ try {
     { key: 'gpuIdleFraction', value: log.idleMs / (log.idleMs + log.busyMs), note: 'GPU time waiting for a batch' },
     { key: 'equilibrium4', value: avg(level[4]), note: 'compute proclets running with 4 GPUs' },
     { key: 'equilibrium8', value: avg(level[8]), note: 'with 8 GPUs' },
+    { key: 'unitRounds', value: UNIT_ROUNDS, note: 'spin rounds per 50 µs of work here (40,000 where the demands were set)' },
     { key: 'suspensions', value: pool.stats().suspensions },
     { key: 'resumptions', value: pool.stats().resumptions },
     { key: 'plot', value: svg },
