@@ -93,6 +93,9 @@ const EMPTY = Buffer.alloc(0);
  * itself, header and payload in one buffer, in one `write`: `ws.send` writes the header
  * and the payload as two chunks, which a corked socket gathers into a `writev` through
  * Node's buffered-write path, and that path costs more than the copy of a small payload.
+ * Frames written past ws keep their order with the ones ws writes: ws holds a send back
+ * only while it compresses a message or reads a Blob, and this transport does neither
+ * (`perMessageDeflate: false`, bytes only), so every `ws.send` reaches the socket at once.
  */
 const SMALL_FRAME_MAX = 16 * 1024;
 
