@@ -88,9 +88,12 @@ export interface Codec {
   readonly name: string;
   /**
    * Encodes one value. Large typed arrays may be referenced by the returned chunks rather
-   * than copied: the caller must not modify them until the frame is sent.
+   * than copied: the caller must not modify them until the frame is sent. `plain` is the
+   * caller's word that the value is a primitive or an array whose elements are primitives
+   * or such arrays, with no other object anywhere: a codec may then skip looking for
+   * binary data in it.
    */
-  encode(value: unknown): Frame;
+  encode(value: unknown, plain?: boolean): Frame;
   /** Decodes one value produced by {@link Codec.encode} on any node, chunked or joined. */
   decode(frame: Frame): unknown;
 }

@@ -121,6 +121,40 @@ describe('calls — local and remote through a Ref', () => {
   });
 });
 
+describe('calls — the codec is told when a frame holds no binary data', () => {
+  /** A V8Codec that records, for each frame it encodes, whether it was called plain and whether the value truly is. */
+  class SpyCodec extends V8Codec {
+    readonly seen: Array<{ plain: boolean; truly: boolean }> = [];
+    override encode(value: unknown, plain = false): ReturnType<V8Codec['encode']> {
+      if (Array.isArray(value)) this.seen.push({ plain, truly: isPlain(value) });
+      return super.encode(value);
+    }
+  }
+  function isPlain(v: unknown): boolean {
+    if (v === null || typeof v !== 'object') return true;
+    return Array.isArray(v) && v.every(isPlain);
+  }
+
+  it('calls a frame plain only when it is: primitive arguments and results, not typed arrays or objects', async () => {
+    const codec = new SpyCodec();
+    const cluster = await Cluster.start({ nodes: [{ cpus: 0, memory: '64MiB' }, { cpus: 0, memory: '64MiB' }], codec });
+    try {
+      const ref = await cluster.create(CounterType, [], { node: 'n1' });
+      codec.seen.length = 0;
+      await Promise.all(Array.from({ length: 5 }, () => ref.call('add', 1)));
+      expect(codec.seen.some((f) => f.plain)).to.equal(true);
+      await ref.call('echo', new Float64Array(8));
+      await Promise.all([ref.call('add', 1), ref.call('echo', { a: [1, new Uint8Array(4)] }), ref.call('add', 2)]);
+      await ref.call('echo', 'text');
+      // Never plain when it is not; and the frames of primitives were plain.
+      expect(codec.seen.filter((f) => f.plain && !f.truly)).to.deep.equal([]);
+      expect(codec.seen.some((f) => !f.truly)).to.equal(true);
+    } finally {
+      await cluster.close();
+    }
+  });
+});
+
 describe('options — validated at the call, naming the option', () => {
   it('rejects bad cluster options', async () => {
     await rejects(Cluster.start({ nodes: [] })).then((e) => expect(e.message).to.contain('options.nodes'));

@@ -187,11 +187,11 @@ export class MsgpackCodec implements Codec {
   readonly #packr = new Packr(OPTIONS);
   readonly #unpackr = new Unpackr(OPTIONS);
 
-  encode(value: unknown): Frame {
+  encode(value: unknown, plain = false): Frame {
     const oob: Uint8Array[] = [];
     let head: Uint8Array;
     try {
-      head = this.#packr.pack(extractFrame(value, oob));
+      head = this.#packr.pack(plain ? value : extractFrame(value, oob));
     } catch (e) {
       throw new CodecError(`the msgpackr codec cannot encode this value: ${(e as Error).message}. Only plain data crosses between nodes`, { cause: e });
     }
