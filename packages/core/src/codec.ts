@@ -30,6 +30,15 @@ export function joinFrame(frame: Frame): Uint8Array {
   return Buffer.concat(frame);
 }
 
+/** @internal Whether `xs` holds primitives only (an argument list of numbers and strings, mostly). */
+export function primitivesOnly(xs: unknown[]): boolean {
+  for (let i = 0; i < xs.length; i++) {
+    const v: unknown = xs[i];
+    if (v !== null && typeof v === 'object') return false;
+  }
+  return true;
+}
+
 /**
  * Frees the memory of a frame's large chunks once the frame has been delivered and its
  * sender keeps nothing of it: the state of a proclet that migrated away, when its type

@@ -24,7 +24,7 @@ export { WorkerPool } from './workers.js';
 /** @internal */
 export { checkCoreList, checkTaskset, pinProcess, threadCores } from './affinity.js';
 /** @internal */
-export { releaseFrame } from './codec.js';
+export { primitivesOnly, releaseFrame } from './codec.js';
 /** @internal */
 export { PendingTable } from './pending.js';
 export type { Pending } from './pending.js';

@@ -28,7 +28,7 @@
  */
 import { EventEmitter } from 'node:events';
 import type { Cluster } from './cluster.js';
-import { frameBytes, releaseFrame } from './codec.js';
+import { frameBytes, primitivesOnly, releaseFrame } from './codec.js';
 import type { Codec, Frame } from './codec.js';
 import {
   ClosedError,
@@ -1082,15 +1082,6 @@ class Box {
   count = 0;
   /** The last message when it is a call or result that the next one may join into a run. */
   tail: unknown[] | null = null;
-}
-
-/** Whether `xs` holds primitives only (an argument list of numbers and strings, mostly). */
-function primitivesOnly(xs: unknown[]): boolean {
-  for (let i = 0; i < xs.length; i++) {
-    const v: unknown = xs[i];
-    if (v !== null && typeof v === 'object') return false;
-  }
-  return true;
 }
 
 function isRun(m: unknown): boolean {

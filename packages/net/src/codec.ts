@@ -15,6 +15,7 @@
 import { Packr, Unpackr, addExtension } from 'msgpackr';
 import { CodecError, frameBytes } from '@quicksand/core';
 import type { Codec, Frame } from '@quicksand/core';
+import { primitivesOnly } from '@quicksand/core/internal';
 
 const OUT_OF_BAND_MIN = 32 * 1024;
 const OOB_TAG = 0xc1;
@@ -118,15 +119,6 @@ function extract(value: unknown, out: Uint8Array[], depth: number): unknown {
   return copy ?? value;
 }
 
-/** Whether `xs` holds no objects (an argument list of numbers and strings, mostly). */
-function primitives(xs: unknown[]): boolean {
-  for (let i = 0; i < xs.length; i++) {
-    const v: unknown = xs[i];
-    if (v !== null && typeof v === 'object') return false;
-  }
-  return true;
-}
-
 /**
  * `xs` with {@link extract} applied to its elements at `depth`, copied only if one
  * changed. An element array longer than `width` (a message's columns may be longer than
@@ -139,7 +131,7 @@ function extractEach(xs: unknown[], out: Uint8Array[], depth: number, width = SC
     if (v === null || typeof v !== 'object') continue;
     let r: unknown;
     if (Array.isArray(v)) {
-      if (v.length > width || depth >= SCAN_DEPTH || primitives(v)) continue;
+      if (v.length > width || depth >= SCAN_DEPTH || primitivesOnly(v)) continue;
       r = extractEach(v, out, depth + 1);
     } else {
       r = extract(v, out, depth);
