@@ -1,9 +1,7 @@
 /**
  * Shared benchmark plumbing: flags (`--json`, `--quick`), medians, a human table, and the
- * final JSON line `{"bench": name, "results": {...}}`, and pinning processes to cores.
+ * final JSON line `{"bench": name, "results": {...}}`.
  */
-import { execFileSync, spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 
 /** Parsed command-line flags of a benchmark. */
 export interface BenchFlags {
@@ -68,27 +66,4 @@ export function report(bench: string, rows: Row[], f: BenchFlags, extra: Record<
 /** Lets the event loop run (timers, I/O) between measurement rounds. */
 export function tick(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
-}
-
-/**
- * The cores this process may run on, where threads can be pinned to them (Linux with the
- * `taskset` tool); null elsewhere.
- */
-export function pinnableCores(): number[] | null {
-  try {
-    const list = /^Cpus_allowed_list:\s*(\S+)/m.exec(readFileSync('/proc/self/status', 'utf8'))?.[1] ?? '';
-    const cores = list.split(',').flatMap((part) => {
-      const [a, b = a] = part.split('-').map(Number) as [number, number?];
-      return Array.from({ length: b - a + 1 }, (_, i) => a + i);
-    });
-    if (cores.length === 0 || spawnSync('taskset', ['-V']).status !== 0) return null;
-    return cores;
-  } catch {
-    return null;
-  }
-}
-
-/** Pins every thread of process `pid` to the cores in `list` (`taskset -a -p -c`). */
-export function pinAll(pid: number, list: string): void {
-  execFileSync('taskset', ['-a', '-p', '-c', list, String(pid)], { stdio: 'ignore' });
 }

@@ -43,8 +43,9 @@ import { connect } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { Packr, Unpackr } from 'msgpackr';
 import { LocalCluster } from '@quicksand/net';
+import { pinProcess, pinnableCores } from '@quicksand/core/internal';
 import { NODE_MALLOC, localNodes } from '@quicksand/net/internal';
-import { flags, median, nowNs, percentile, pinAll, pinnableCores, report } from './harness.js';
+import { flags, median, nowNs, percentile, report } from './harness.js';
 import { readFrames, writeFrame } from './raw-echo.js';
 import { BlobType, CounterType, OwnedBlobType } from './types.js';
 
@@ -57,6 +58,12 @@ const TRANSFER_WARMUP = 4;
 const SMALL_MIGRATION_WARMUP = 20;
 /** Pipelined operations before measuring throughput, for the floor and for ours alike. */
 const PIPELINE_WARMUP = 600_000;
+
+/** Sequential round trips in one placement, in microseconds: the floor's and ours. */
+interface Latency {
+  floor: number[];
+  ours: number[];
+}
 
 /** The floor: a plain `net` echo process and the requests the benchmark times against it. */
 interface Floor {
@@ -139,7 +146,7 @@ try {
     await floor.roundTrip(i);
     await counter.call('add', 1);
   }
-  const latency = async (): Promise<{ floor: number[]; ours: number[] }> => {
+  const latency = async (): Promise<Latency> => {
     const floorRtt: number[] = [];
     const ours: number[] = [];
     const ROUND = 500;
@@ -158,19 +165,19 @@ try {
   // back on every core for the rest.
   const cores = pinnableCores();
   let oneCore = unpinned;
-  let twoCores: { floor: number[]; ours: number[] } | null = null;
+  let twoCores: Latency | null = null;
   if (cores !== null && cores.length >= 2) {
     const n1 = localNodes(cluster).find((n) => n.id === 'n1')!.process.pid!;
     const place = (client: number, server: number): void => {
-      pinAll(process.pid, String(client));
-      pinAll(floor.pid, String(server));
-      pinAll(n1, String(server));
+      pinProcess(String(client));
+      pinProcess(String(server), floor.pid);
+      pinProcess(String(server), n1);
     };
     place(cores[0]!, cores[0]!);
     oneCore = await latency();
     place(cores[0]!, cores[1]!);
     twoCores = await latency();
-    for (const pid of [process.pid, floor.pid, n1]) pinAll(pid, cores.join(','));
+    for (const pid of [process.pid, floor.pid, n1]) pinProcess(cores.join(','), pid);
   }
 
   const inFlight = 1000;
@@ -227,7 +234,7 @@ try {
   const m10 = await migrate(10 * 1024 * 1024, f.quick ? 10 : 24, true);
   const m10Default = await migrate(10 * 1024 * 1024, f.quick ? 10 : 24, true, BlobType);
 
-  const ratioOf = (l: { floor: number[]; ours: number[] }): number => percentile(l.ours, 50) / percentile(l.floor, 50);
+  const ratioOf = (l: Latency): number => percentile(l.ours, 50) / percentile(l.floor, 50);
   const placed = twoCores === null ? [] : [
     { key: 'rawTcpRttTwoCoresUs', value: percentile(twoCores.floor, 50), note: 'the same, the echo process on another core' },
     { key: 'remoteCallTwoCoresP50Us', value: percentile(twoCores.ours, 50), note: 'the same, n1 on another core' },

@@ -63,11 +63,10 @@
  *
  * Writes `out/filler.svg`: elements per millisecond on each node against the schedule.
  */
-import { execFileSync, spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { LocalCluster } from '@quicksand/net';
 import { ThreadPool } from '@quicksand/pool';
 import type { Cluster, MigrationEvent } from '@quicksand/core';
+import { pinProcess, pinnableCores } from '@quicksand/core/internal';
 import { flags, median, plotPath, report, sleep, wallNow } from './common.js';
 import { writeChart } from './plot.js';
 import type { Series } from './plot.js';
@@ -208,17 +207,8 @@ async function measure(pin: { workers: string; main: string } | null): Promise<M
  * one core, no `taskset`); then only the shared layout runs.
  */
 function pinLayout(): { workers: string; main: string } | null {
-  try {
-    const list = /^Cpus_allowed_list:\s*(\S+)/m.exec(readFileSync('/proc/self/status', 'utf8'))?.[1] ?? '';
-    const cores = list.split(',').flatMap((part) => {
-      const [a, b = a] = part.split('-').map(Number) as [number, number?];
-      return Array.from({ length: b - a + 1 }, (_, i) => a + i);
-    });
-    if (cores.length < 2 || spawnSync('taskset', ['-V']).status !== 0) return null;
-    return { workers: String(cores[0]), main: String(cores[1]) };
-  } catch {
-    return null;
-  }
+  const cores = pinnableCores();
+  return cores === null || cores.length < 2 ? null : { workers: String(cores[0]), main: String(cores[1]) };
 }
 
 const layout = pinLayout();
@@ -227,7 +217,7 @@ const shared = await measure(null);
 let pinned: Measured | null = null;
 if (layout !== null) {
   // This process, a client that drives the pool, joins the event loops on their core.
-  execFileSync('taskset', ['-a', '-p', '-c', layout.main, String(process.pid)], { stdio: 'ignore' });
+  pinProcess(layout.main);
   pinned = await measure(layout);
 }
 const m = pinned ?? shared;

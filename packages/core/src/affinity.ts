@@ -90,7 +90,26 @@ export function pinThread(list: string): void {
   taskset(['-p', '-c', list, tid], (why) => `could not pin thread ${tid} to cores ${list}: ${why}`);
 }
 
-/** Pins every thread of this process that runs now to `list`; threads started later inherit it from theirs. */
-export function pinProcess(list: string): void {
-  taskset(['-a', '-p', '-c', list, String(process.pid)], (why) => `could not pin process ${process.pid} to cores ${list}: ${why}`);
+/**
+ * Pins every thread that runs now of process `pid` (this one by default) to `list`;
+ * threads started later inherit it from theirs.
+ */
+export function pinProcess(list: string, pid = process.pid): void {
+  taskset(['-a', '-p', '-c', list, String(pid)], (why) => `could not pin process ${pid} to cores ${list}: ${why}`);
+}
+
+/**
+ * The cores the calling thread may run on, in order, where threads can be pinned here
+ * (Linux, with `taskset`); null elsewhere. For experiments that lay processes out on
+ * cores of their own.
+ */
+export function pinnableCores(): number[] | null {
+  const list = threadCores();
+  if (list === null) return null;
+  try {
+    checkTaskset('pinning');
+  } catch {
+    return null;
+  }
+  return coresOf(list);
 }

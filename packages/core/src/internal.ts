@@ -22,7 +22,7 @@ export { checkInt, checkNumber, checkString, checkOptions, describe } from './op
 /** @internal */
 export { WorkerPool } from './workers.js';
 /** @internal */
-export { checkCoreList, checkTaskset, pinProcess, threadCores } from './affinity.js';
+export { checkCoreList, checkTaskset, pinProcess, pinnableCores, threadCores } from './affinity.js';
 /** @internal */
 export { primitivesOnly, releaseFrame } from './codec.js';
 /** @internal */
