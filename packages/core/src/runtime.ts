@@ -947,6 +947,11 @@ export class Runtime {
     return used;
   }
 
+  /** Whether none of this node's compute workers runs a task now (always, for a client). */
+  get workersIdle(): boolean {
+    return this.#workers === null || this.#workers.busy === 0;
+  }
+
   usage(): NodeUsage {
     const w = this.#workers;
     return {

@@ -5,7 +5,7 @@
  *   quicksand node --listen HOST:PORT --cpus N --memory SIZE [--join ws://HOST:PORT]
  *                  [--secret-file PATH] [--id ID] [--heartbeat-ms MS] [--peer-timeout-ms MS]
  *                  [--max-frame-bytes SIZE] [--bulk-port PORT] [--advertise HOST[:PORT]]
- *                  [--pin-workers CORES] [--pin-main CORES]
+ *                  [--pin-workers CORES] [--pin-main CORES] [--busy-poll-us US]
  *   quicksand stats --connect ws://HOST:PORT [--secret-file PATH] [--json]
  *
  * `stats` connects to a running cluster as a client, prints its nodes and proclets
@@ -25,7 +25,7 @@ import { readyLine, startNode } from './node.js';
 
 const USAGE = `usage: quicksand node --listen HOST:PORT --cpus N --memory SIZE [--join ws://HOST:PORT] [--secret-file PATH] [--id ID]
                       [--heartbeat-ms MS] [--peer-timeout-ms MS] [--max-frame-bytes SIZE] [--bulk-port PORT]
-                      [--advertise HOST[:PORT]] [--pin-workers CORES] [--pin-main CORES]
+                      [--advertise HOST[:PORT]] [--pin-workers CORES] [--pin-main CORES] [--busy-poll-us US]
        quicksand stats --connect ws://HOST:PORT [--secret-file PATH] [--json]
 The cluster secret is read from --secret-file, or from the QUICKSAND_SECRET environment variable.`;
 
@@ -54,6 +54,7 @@ async function main(argv: string[]): Promise<void> {
         'heartbeat-ms': { type: 'string' },
         'peer-timeout-ms': { type: 'string' },
         'max-frame-bytes': { type: 'string' },
+        'busy-poll-us': { type: 'string' },
         'bulk-port': { type: 'string' },
         advertise: { type: 'string' },
         'pin-workers': { type: 'string' },
@@ -97,6 +98,7 @@ async function main(argv: string[]): Promise<void> {
       advertise: values.advertise,
       pinWorkers: values['pin-workers'],
       pinMain: values['pin-main'],
+      busyPollMs: values['busy-poll-us'] === undefined ? undefined : num('busy-poll-us')! / 1000,
     });
   } catch (e) {
     process.stderr.write(`quicksand: node failed to start: ${(e as Error).message}\n`);

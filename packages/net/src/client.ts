@@ -16,6 +16,7 @@ import { CONTROLLER_ID, Runtime, checkInt, checkOptions, checkString } from '@qu
 import type { NodeRecord } from '@quicksand/core/internal';
 import { controllerOf, secretBytes } from './auth.js';
 import { MsgpackCodec } from './codec.js';
+import { checkBusyPoll } from './node.js';
 import { WsTransport } from './transport.js';
 
 /** Options of {@link connect}. */
@@ -30,6 +31,8 @@ export interface ConnectOptions {
   peerTimeoutMs?: number;
   /** Largest frame accepted or sent; use the nodes' `--max-frame-bytes`. @defaultValue 256 MiB */
   maxFrameBytes?: Size;
+  /** As a node's `busyPollMs`: how long this process polls after a batch frame; 0 never. @defaultValue 0.2 */
+  busyPollMs?: number;
   /** Where protocol problems are logged. @defaultValue stderr */
   log?: (line: string) => void;
 }
@@ -67,6 +70,7 @@ export async function connect(url: string, options: ConnectOptions): Promise<Clu
     heartbeatMs: opts.heartbeatMs === undefined ? undefined : checkInt(opts.heartbeatMs, 'options.heartbeatMs', 1),
     peerTimeoutMs: opts.peerTimeoutMs === undefined ? undefined : checkInt(opts.peerTimeoutMs, 'options.peerTimeoutMs', 1),
     maxFrameBytes: opts.maxFrameBytes === undefined ? undefined : parseSize(opts.maxFrameBytes, 'options.maxFrameBytes'),
+    busyPollMs: checkBusyPoll(opts.busyPollMs, 'options.busyPollMs'),
     log: opts.log,
   });
   let seed: { id: string; info: unknown };

@@ -44,6 +44,14 @@ export interface NodeOptions {
   /** A peer silent this long is lost. @defaultValue 1000 */
   peerTimeoutMs?: number;
   /**
+   * After a frame that carries a batch (1 KiB or more: a pipelined stream of calls), the
+   * node keeps its event loop polling instead of sleeping for this long, while its compute
+   * workers are idle, so the stream's next frame finds it awake (see `@quicksand/net`'s
+   * README); 0 turns this off. At most 1000.
+   * @defaultValue 0.2
+   */
+  busyPollMs?: number;
+  /**
    * CPU cores its compute worker threads run on, like `'0'`, `'2-7'` or `'0,2'` (Linux;
    * needs the `taskset` tool of util-linux). With `pinMain`, a node's event loop and its
    * compute work stop taking turns on one core while another is idle (see the README).
@@ -125,6 +133,7 @@ export async function startNode(options: NodeOptions): Promise<QuicksandNode> {
     peerTimeoutMs: options.peerTimeoutMs,
     log,
     bulkPort: options.bulkPort === undefined ? undefined : checkInt(options.bulkPort, 'bulkPort', 0, 65535),
+    busyPollMs: checkBusyPoll(options.busyPollMs, 'busyPollMs'),
   });
   const url = await transport.listenOn(host, port, advertise);
   if (advertise === undefined && (host === '0.0.0.0' || host === '::')) {
@@ -155,6 +164,8 @@ export async function startNode(options: NodeOptions): Promise<QuicksandNode> {
   transport.welcomeInfo = () => ({ controller, controllerUrl }) satisfies WelcomeInfo;
 
   const rt = new Runtime({ id, transport, codec, controllerNode: controller, budget: { cpus, memory }, pinWorkers, log: options.log });
+  // A poll would take CPU from the node's own compute work.
+  transport.pollWhile = () => rt.workersIdle;
   rt.events.on('nodeJoined', (e: { node: string; address: string | null }) => {
     if (e.address !== null) transport.addPeer(e.node, e.address);
   });
@@ -202,4 +213,11 @@ export async function startNode(options: NodeOptions): Promise<QuicksandNode> {
 /** One line describing a started node, printed by the daemon when ready. */
 export function readyLine(node: QuicksandNode, cpus: number, memory: number): string {
   return `quicksand node ${node.id} ready at ${node.url} (bulk lane port ${node.bulkPort}, cpus ${cpus}, memory ${formatBytes(memory)}, controller ${node.controller})`;
+}
+
+/** @internal Checks a `busyPollMs` option: undefined, or milliseconds from 0 to 1000. */
+export function checkBusyPoll(v: unknown, name: string): number | undefined {
+  if (v === undefined) return undefined;
+  if (typeof v !== 'number' || !(v >= 0 && v <= 1000)) throw new RangeError(`${name} must be a number of milliseconds from 0 to 1000, got ${typeof v === 'number' ? v : typeof v}`);
+  return v;
 }
