@@ -82,6 +82,7 @@ async function main(argv: string[]): Promise<void> {
     return Number(v);
   };
   const cpus = Number(values.cpus);
+  const busyPollUs = num('busy-poll-us');
   let node;
   try {
     node = await startNode({
@@ -98,7 +99,7 @@ async function main(argv: string[]): Promise<void> {
       advertise: values.advertise,
       pinWorkers: values['pin-workers'],
       pinMain: values['pin-main'],
-      busyPollMs: values['busy-poll-us'] === undefined ? undefined : num('busy-poll-us')! / 1000,
+      busyPollMs: busyPollUs === undefined ? undefined : busyPollUs / 1000,
     });
   } catch (e) {
     process.stderr.write(`quicksand: node failed to start: ${(e as Error).message}\n`);
