@@ -23,6 +23,11 @@ const SLOT_BITS = 21;
 const SLOTS = 1 << SLOT_BITS;
 const GENERATIONS = 512;
 
+/** A call's resolving functions until its promise's executor stores the real ones. */
+function unresolved(): void {
+  throw new Error('a pending call settled before its promise was made');
+}
+
 /**
  * @internal A call in flight as the runtime records it. A class rather than an object
  * literal: V8 tracks object literals by allocation site and may decide to allocate a
@@ -42,9 +47,10 @@ export class PendingCall {
   declare node: string;
   declare hops: number;
 
-  constructor(resolve: (v: unknown) => void, reject: (e: unknown) => void, pid: string, method: string, args: unknown[], node: string, hops: number) {
-    this.resolve = resolve;
-    this.reject = reject;
+  /** The resolving functions are stored after, by the executor of the call's promise. */
+  constructor(pid: string, method: string, args: unknown[], node: string, hops: number) {
+    this.resolve = unresolved;
+    this.reject = unresolved;
     this.pid = pid;
     this.method = method;
     this.args = args;

@@ -45,6 +45,8 @@ export class Ref<T extends object = object> {
   #slot: Slot | null = null;
   #method = '';
   #info: MethodInfo | undefined = undefined;
+  #place: object | undefined = undefined;
+  #epoch = -1;
 
   /** @internal */
   constructor(host: RefHost, id: string) {
@@ -83,6 +85,17 @@ export class Ref<T extends object = object> {
   /** The wire form: `{ id }`. */
   toJSON(): { id: string } {
     return { id: this.id };
+  }
+
+  /** @internal What the host last cached for this ref's remote calls, while `epoch` is still the host's. */
+  static placed(ref: Ref, epoch: number): object | undefined {
+    return ref.#epoch === epoch ? ref.#place : undefined;
+  }
+
+  /** @internal Caches what the host needs for this ref's next remote call, valid while its `epoch` stands. */
+  static place(ref: Ref, place: object, epoch: number): void {
+    ref.#place = place;
+    ref.#epoch = epoch;
   }
 
   /** @internal Binds the ref to a local slot for the fast path (or unbinds with null). */

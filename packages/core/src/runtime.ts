@@ -88,15 +88,24 @@ export const agentId = (node: string): string => `@${node}`;
 const MAX_HOPS = 32;
 const RESOLVED = Promise.resolve();
 /**
- * The resolving functions of the promise made last with `new Promise(takeResolvers)`: one
- * executor shared by every remote call, where a closure per call would cost an allocation
- * (and its context) on the pipelined path. Read them right after the constructor returns.
+ * The call whose promise `new Promise(fillResolvers)` is making: the executor stores the
+ * promise's resolving functions into it. One executor shared by every remote call, where a
+ * closure per call would cost an allocation (and its context) on the pipelined path; and
+ * stores into the new call, where stores into module variables (old objects, to the
+ * collector) each paid a write barrier.
  */
-let takenResolve: (v: unknown) => void = () => undefined;
-let takenReject: (e: unknown) => void = () => undefined;
-function takeResolvers(resolve: (v: unknown) => void, reject: (e: unknown) => void): void {
-  takenResolve = resolve;
-  takenReject = reject;
+let filling: PendingCall | null = null;
+function fillResolvers(resolve: (v: unknown) => void, reject: (e: unknown) => void): void {
+  filling!.resolve = resolve;
+  filling!.reject = reject;
+}
+
+/** A remote call's promise, its resolving functions stored into `call`. */
+function promiseOf(call: PendingCall): Promise<unknown> {
+  filling = call;
+  const promise = new Promise(fillResolvers);
+  filling = null;
+  return promise;
 }
 /**
  * A peer's batch is sent as soon as it holds this many calls or replies, without waiting
@@ -167,7 +176,7 @@ export class Runtime {
   facade!: Cluster;
   readonly #slots = new Map<string, Slot>();
   readonly #tombstones = new Map<string, string>();
-  readonly #locations = new Map<string, string>();
+  readonly #locations = new Directory();
   readonly #locating = new Map<string, Promise<string>>();
   readonly #pending = new PendingTable();
   /**
@@ -254,6 +263,10 @@ export class Runtime {
   }
 
   callSlow(ref: Ref, method: string, args: unknown[]): Promise<unknown> {
+    // A remote proclet this ref called before, nothing placed or lost since: straight to
+    // the box of its node (see Directory).
+    const placed = Ref.placed(ref, this.#locations.epoch) as Box | undefined;
+    if (placed !== undefined) return this.#sendIn(placed, ref.id, method, args);
     // A client hosts nothing: no lookup.
     const slot = this.#slots.size === 0 ? undefined : this.#slots.get(ref.id);
     if (slot !== undefined && slot.state === ACTIVE) {
@@ -263,7 +276,10 @@ export class Runtime {
     if (slot === undefined && !this.#closed) {
       // The common remote case: one location lookup, straight to the wire.
       const node = this.#locationOf(ref.id);
-      if (node !== undefined) return this.#send(ref.id, method, args, node, 0);
+      if (node !== undefined) {
+        if (node !== this.id && !this.#lost.has(node)) Ref.place(ref, this.#box(node), this.#locations.epoch);
+        return this.#send(ref.id, method, args, node, 0);
+      }
     }
     return this.#route(ref.id, method, args, ref);
   }
@@ -325,10 +341,22 @@ export class Runtime {
       if (hops > 0) return Promise.reject(this.#nodeLostError(node, this.#lost.get(node)!, [pid]));
       return this.locate(pid).then((n) => this.#send(pid, method, args, n, hops + 1));
     }
-    const promise = new Promise(takeResolvers);
-    const callId = this.#pending.add(new PendingCall(takenResolve, takenReject, pid, method, args, node, hops));
+    const box = this.#box(node);
+    const call = new PendingCall(pid, method, args, box.node, hops);
+    const promise = promiseOf(call);
+    const callId = this.#pending.add(call);
     this.counters.callsSent++;
-    this.#enqueueCall(node, callId, pid, method, args);
+    this.#enqueueCall(box, callId, pid, method, args);
+    return promise;
+  }
+
+  /** {@link #send} of a first try to a proclet placed on a node that is not lost, through its box. */
+  #sendIn(box: Box, pid: string, method: string, args: unknown[]): Promise<unknown> {
+    const call = new PendingCall(pid, method, args, box.node, 0);
+    const promise = promiseOf(call);
+    const callId = this.#pending.add(call);
+    this.counters.callsSent++;
+    this.#enqueueCall(box, callId, pid, method, args);
     return promise;
   }
 
@@ -367,8 +395,9 @@ export class Runtime {
       this.#route(p.pid, p.method, p.args, null).then(p.resolve, p.reject);
       return;
     }
-    p.node = node;
-    this.#enqueueCall(node, callId, p.pid, p.method, p.args);
+    const box = this.#box(node);
+    p.node = box.node;
+    this.#enqueueCall(box, callId, p.pid, p.method, p.args);
   }
 
   // ---------------------------------------------------------------- wire
@@ -390,11 +419,10 @@ export class Runtime {
     box.msgs.push(msg);
     box.tail = null;
     box.plain = false; // errors, events and moves: not worth a look
-    this.#queued(node, box);
+    this.#queued(box);
   }
 
-  #enqueueCall(node: string, callId: number, pid: string, method: string, args: unknown[]): void {
-    const box = this.#box(node);
+  #enqueueCall(box: Box, callId: number, pid: string, method: string, args: unknown[]): void {
     if (box.plain && !primitivesOnly(args)) box.plain = false;
     const t = box.tail;
     if (t !== null && t[0] === MSG_CALLS && t[1] === pid && t[2] === method) {
@@ -410,7 +438,7 @@ export class Runtime {
       box.msgs.push(m);
       box.tail = m;
     }
-    this.#queued(node, box);
+    this.#queued(box);
   }
 
   /** Queues a call's result for the node that called. */
@@ -430,13 +458,13 @@ export class Runtime {
       box.msgs.push(m);
       box.tail = m;
     }
-    this.#queued(node, box);
+    this.#queued(box);
   }
 
-  #queued(node: string, box: Box): void {
+  #queued(box: Box): void {
     if (++box.count >= BATCH_MAX) {
       const plain = box.plain;
-      this.#sendBox(node, box.take(), plain);
+      this.#sendBox(box.node, box.take(), plain);
       return;
     }
     if (!box.listed) {
@@ -568,8 +596,11 @@ export class Runtime {
     }
   }
 
-  #onFrame(from: string, frame: Frame): void {
+  #onFrame(peer: string, frame: Frame): void {
     if (this.#closed) return;
+    // The peer's id as its box holds it, the very string calls to it record: a reply then
+    // matches its call by identity, not by comparing characters (see PendingTable.takeFrom).
+    const from = this.#boxes.get(peer)?.node ?? peer;
     let msgs: unknown;
     try {
       msgs = this.codec.decode(frame);
@@ -915,6 +946,7 @@ export class Runtime {
     // A listed box still goes out at the next flush, where #sendBox fails what it holds.
     this.#boxes.delete(node);
     if (this.#lastNode === node) this.#lastBox = undefined;
+    this.#locations.epoch++; // refs holding its box
     for (const [pid, n] of this.#locations) if (n === node) this.#locations.delete(pid);
     const affected: Array<[number, Pending]> = [];
     for (const [callId, p] of this.#pending.entries()) if (p.node === node) affected.push([callId, p]);
@@ -1064,6 +1096,7 @@ export class Runtime {
     if (this.#closed) return;
     this.#flush();
     this.#closed = true;
+    this.#locations.epoch++; // refs holding boxes
     for (const fn of this.#closeHooks.splice(0)) fn();
     for (const t of this.#capacityTimers) t.cancel();
     if (this.#sizeTimer !== null) clearTimeout(this.#sizeTimer);
@@ -1081,9 +1114,33 @@ export class Runtime {
 }
 
 /**
- * The messages queued for one peer (its next frame). A class, not an object literal, for
- * the reason given at `PendingCall`: V8 never pretenures class instances.
+ * Where the proclets this runtime does not hold are, as last learned: a `Map` whose
+ * `epoch` changes with every change. A ref keeps the box of the node it last sent to with
+ * the epoch (`Ref.place`), and while the epoch stands its next call skips the lookups:
+ * nothing was learned or forgotten about any proclet's place since, no proclet came or
+ * went here (each of those sets or deletes an entry), no node was lost and the runtime is
+ * open (both bump the epoch). A stale place would still be safe (the node answers MOVED
+ * and the call follows), only slower.
  */
+class Directory extends Map<string, string> {
+  epoch = 0;
+
+  override set(pid: string, node: string): this {
+    this.epoch++;
+    return super.set(pid, node);
+  }
+
+  override delete(pid: string): boolean {
+    this.epoch++;
+    return super.delete(pid);
+  }
+
+  override clear(): void {
+    this.epoch++;
+    super.clear();
+  }
+}
+
 /**
  * The messages queued for one peer (its next frame). One per peer for as long as the peer
  * is known, emptied in place after each send, never one per frame: V8 allocates a

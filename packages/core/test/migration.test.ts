@@ -78,6 +78,18 @@ describe('migration — moving a proclet between in-process nodes', () => {
     expect(moved).to.be.greaterThan(0);
   });
 
+  it('runs calls here once their proclet moved here, not through the place a ref remembered', async () => {
+    const ref = await cluster.create(CounterType, [], { node: 'n1' });
+    const n2 = viewFrom(cluster, 'n2');
+    const fromN2 = n2.ref<InstanceType<typeof CounterType.ctor>>(ref.id);
+    expect(await fromN2.call('add', 1)).to.equal(1);
+    expect(await fromN2.call('add', 1)).to.equal(2); // sent to the place the ref keeps
+    await cluster.migrate(ref, 'n2');
+    const moved = n2.runtime.counters.moved;
+    expect(await fromN2.call('add', 1)).to.equal(3);
+    expect(n2.runtime.counters.moved).to.equal(moved); // not sent to n1 and answered MOVED
+  });
+
   it('queues calls that race the migration and runs each exactly once', async () => {
     const ref = await cluster.create(CounterType, [], { node: 'n1' });
     const fromN2 = viewFrom(cluster, 'n2').ref<InstanceType<typeof CounterType.ctor>>(ref.id);
