@@ -636,7 +636,7 @@ export class Runtime {
         const method: unknown = m[3];
         const args: unknown = m[4];
         if (typeof callId !== 'number' || typeof pid !== 'string' || typeof method !== 'string' || !Array.isArray(args)) return 'malformed call message';
-        this.#serve(from, callId, pid, method, args);
+        this.#serve(this.#slots.get(pid), from, callId, pid, method, args);
         return null;
       }
       case MSG_CALLS: {
@@ -649,7 +649,9 @@ export class Runtime {
         for (let i = 0; i < ids.length; i++) {
           if (typeof ids[i] !== 'number' || !Array.isArray(argsList[i])) return 'malformed call run';
         }
-        for (let i = 0; i < ids.length; i++) this.#serve(from, ids[i] as number, pid, method, argsList[i] as unknown[]);
+        // One proclet for the run: looked up once (a run's calls cannot move it, see #serve).
+        const slot = this.#slots.get(pid);
+        for (let i = 0; i < ids.length; i++) this.#serve(slot, from, ids[i] as number, pid, method, argsList[i] as unknown[]);
         return null;
       }
       case MSG_OKS: {
@@ -739,8 +741,12 @@ export class Runtime {
     else setTimeout(retry, delay);
   }
 
-  #serve(from: string, callId: number, pid: string, method: string, args: unknown[]): void {
-    const slot = this.#slots.get(pid);
+  /**
+   * Serves a call to `pid`, whose slot here (if any) the caller looked up: a call can
+   * change the slot's state (a method may start its migration) but not which slot this
+   * node holds for the id, which only awaited steps of a migration or destroy change.
+   */
+  #serve(slot: Slot | undefined, from: string, callId: number, pid: string, method: string, args: unknown[]): void {
     if (slot !== undefined) {
       if (slot.state === ACTIVE) {
         this.counters.callsServed++;
@@ -906,7 +912,7 @@ export class Runtime {
   /** A failed migration: the proclet stays; queued calls run here. */
   #resume(slot: Slot): void {
     slot.state = ACTIVE;
-    for (const [from, callId, method, args] of slot.remoteQueue.splice(0)) this.#serve(from, callId, slot.id, method, args);
+    for (const [from, callId, method, args] of slot.remoteQueue.splice(0)) this.#serve(slot, from, callId, slot.id, method, args);
     for (const run of slot.localQueue.splice(0)) run();
   }
 
