@@ -76,14 +76,7 @@ export class PendingTable {
 
   /** Stores a call; returns its id. */
   add(p: Pending): number {
-    let slot = this.#free.pop();
-    if (slot === undefined) {
-      slot = this.#calls.length;
-      if (slot >= SLOTS) throw new RangeError(`more than ${SLOTS} calls in flight from one runtime`);
-      this.#calls.push(undefined);
-      this.#ids.push(-1);
-      this.#generations.push(0);
-    }
+    const slot = this.#free.pop() ?? this.#grow();
     const generation = (this.#generations[slot]! + 1) % GENERATIONS;
     this.#generations[slot] = generation;
     const id = generation * SLOTS + slot;
@@ -97,6 +90,16 @@ export class PendingTable {
   get(id: number): Pending | undefined {
     const slot = id & (SLOTS - 1);
     return this.#ids[slot] === id ? this.#calls[slot] : undefined;
+  }
+
+  /** A new slot, at the end (apart from {@link add} to keep it small: see `Ref.call`). */
+  #grow(): number {
+    const slot = this.#calls.length;
+    if (slot >= SLOTS) throw new RangeError(`more than ${SLOTS} calls in flight from one runtime`);
+    this.#calls.push(undefined);
+    this.#ids.push(-1);
+    this.#generations.push(0);
+    return slot;
   }
 
   /** Removes and returns the call with this id, if it is still in flight. */

@@ -61,20 +61,25 @@ export class Ref<T extends object = object> {
    * the proclet does not exist; NoSuchMethodError for an unknown method.
    */
   call<K extends MethodName<T>>(method: K, ...args: MethodArgs<T, K>): Promise<MethodResult<T, K>> {
+    // Kept small (the local path apart): the optimizing compiler inlines a caller's whole
+    // chain of calls only within a budget of bytecode, and a remote call's chain is long.
     const slot = this.#slot;
-    if (slot !== null && slot.state === ACTIVE) {
-      // Fast path: an atomic method on a proclet of this node is a plain function call.
-      // One-entry cache per ref: method names are interned constants at call sites.
-      let info = this.#info;
-      if (this.#method !== method || info === undefined) {
-        info = slot.methods[method];
-        this.#method = method;
-        this.#info = info;
-      }
-      if (info !== undefined && info.mode === MethodMode.AtomicAsync) return info.fn.apply(slot.instance, args) as Promise<MethodResult<T, K>>;
-      return slot.invoke(method, args) as Promise<MethodResult<T, K>>;
-    }
+    if (slot !== null && slot.state === ACTIVE) return this.#callHere(slot, method, args) as Promise<MethodResult<T, K>>;
     return this.#host.callSlow(this, method, args) as Promise<MethodResult<T, K>>;
+  }
+
+  /** A call to a proclet of this node. */
+  #callHere(slot: Slot, method: string, args: unknown[]): Promise<unknown> {
+    // Fast path: an atomic method on a proclet of this node is a plain function call.
+    // One-entry cache per ref: method names are interned constants at call sites.
+    let info = this.#info;
+    if (this.#method !== method || info === undefined) {
+      info = slot.methods[method];
+      this.#method = method;
+      this.#info = info;
+    }
+    if (info !== undefined && info.mode === MethodMode.AtomicAsync) return info.fn.apply(slot.instance, args) as Promise<unknown>;
+    return slot.invoke(method, args);
   }
 
   /** The id of the runtime this Ref calls from. */

@@ -267,6 +267,14 @@ export class Runtime {
     // the box of its node (see Directory).
     const placed = Ref.placed(ref, this.#locations.epoch) as Box | undefined;
     if (placed !== undefined) return this.#sendIn(placed, ref.id, method, args);
+    return this.#callUnplaced(ref, method, args);
+  }
+
+  /**
+   * {@link callSlow} without a place the ref keeps. Apart, so the pipelined path above stays
+   * small enough for the optimizing compiler to inline whole into the caller's loop.
+   */
+  #callUnplaced(ref: Ref, method: string, args: unknown[]): Promise<unknown> {
     // A client hosts nothing: no lookup.
     const slot = this.#slots.size === 0 ? undefined : this.#slots.get(ref.id);
     if (slot !== undefined && slot.state === ACTIVE) {
@@ -426,9 +434,18 @@ export class Runtime {
     if (box.plain && !primitivesOnly(args)) box.plain = false;
     const t = box.tail;
     if (t !== null && t[0] === MSG_CALLS && t[1] === pid && t[2] === method) {
+      // The pipelined case, kept apart from the others to stay small (see Ref.call).
       (t[3] as number[]).push(callId);
       (t[4] as unknown[][]).push(args);
-    } else if (t !== null && t[0] === MSG_CALL && t[2] === pid && t[3] === method) {
+      this.#queued(box);
+    } else {
+      this.#enqueueCallNew(box, t, callId, pid, method, args);
+    }
+  }
+
+  /** {@link #enqueueCall} of a call that does not extend the run at the box's tail. */
+  #enqueueCallNew(box: Box, t: unknown[] | null, callId: number, pid: string, method: string, args: unknown[]): void {
+    if (t !== null && t[0] === MSG_CALL && t[2] === pid && t[3] === method) {
       // The second call of a run: the single call becomes a run.
       const run = [MSG_CALLS, pid, method, [t[1], callId], [t[4], args]];
       box.msgs[box.msgs.length - 1] = run;
