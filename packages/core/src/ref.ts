@@ -61,17 +61,22 @@ export class Ref<T extends object = object> {
    * the proclet does not exist; NoSuchMethodError for an unknown method.
    */
   call<K extends MethodName<T>>(method: K, ...args: MethodArgs<T, K>): Promise<MethodResult<T, K>> {
-    // Kept small (the local path apart): the optimizing compiler inlines a caller's whole
+    // Kept small (the local slow cases apart): the optimizing compiler inlines a caller's whole
     // chain of calls only within a budget of bytecode, and a remote call's chain is long.
     const slot = this.#slot;
-    if (slot !== null && slot.state === ACTIVE) return this.#callHere(slot, method, args) as Promise<MethodResult<T, K>>;
+    if (slot !== null && slot.state === ACTIVE) {
+      // Fast path: an atomic method on a proclet of this node, the one this ref called
+      // last, is a plain function call (method names are interned constants at call sites).
+      const info = this.#info;
+      if (this.#method === method && info !== undefined && info.mode === MethodMode.AtomicAsync) return info.fn.apply(slot.instance, args) as Promise<MethodResult<T, K>>;
+      return this.#callHere(slot, method, args) as Promise<MethodResult<T, K>>;
+    }
     return this.#host.callSlow(this, method, args) as Promise<MethodResult<T, K>>;
   }
 
-  /** A call to a proclet of this node. */
+  /** A call to a proclet of this node, other than the fast path of {@link call}. */
   #callHere(slot: Slot, method: string, args: unknown[]): Promise<unknown> {
-    // Fast path: an atomic method on a proclet of this node is a plain function call.
-    // One-entry cache per ref: method names are interned constants at call sites.
+    // One-entry cache per ref.
     let info = this.#info;
     if (this.#method !== method || info === undefined) {
       info = slot.methods[method];
