@@ -61,8 +61,8 @@ export class Ref<T extends object = object> {
    * the proclet does not exist; NoSuchMethodError for an unknown method.
    */
   call<K extends MethodName<T>>(method: K, ...args: MethodArgs<T, K>): Promise<MethodResult<T, K>> {
-    // Kept small (the local slow cases apart): the optimizing compiler inlines a caller's whole
-    // chain of calls only within a budget of bytecode, and a remote call's chain is long.
+    // Kept small (the local slow cases apart): the optimizing compiler inlines a caller's
+    // whole chain of calls only within a budget of bytecode, and a remote call's is long.
     const slot = this.#slot;
     if (slot !== null && slot.state === ACTIVE) {
       // Fast path: an atomic method on a proclet of this node, the one this ref called
