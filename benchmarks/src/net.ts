@@ -192,7 +192,7 @@ try {
       }
       pinProcess(String(core));
       pinProcess(String(core), fl.pid);
-      pinProcess(String(core), localNodes(c).find((n) => n.id === 'n1')!.process.pid!);
+      pinProcess(String(core), localNodes(c).find((n) => n.id === 'n1')!.process.pid);
       return await latency(fl, ref);
     } finally {
       await c.close();
