@@ -266,7 +266,7 @@ export class Runtime {
     // A remote proclet this ref called before, nothing placed or lost since: straight to
     // the box of its node (see Directory).
     const placed = Ref.placed(ref, this.#locations.epoch) as Box | undefined;
-    if (placed !== undefined) return this.#sendIn(placed, ref.id, method, args);
+    if (placed !== undefined) return this.#sendIn(placed, ref.id, method, args, 0);
     return this.#callUnplaced(ref, method, args);
   }
 
@@ -349,18 +349,12 @@ export class Runtime {
       if (hops > 0) return Promise.reject(this.#nodeLostError(node, this.#lost.get(node)!, [pid]));
       return this.locate(pid).then((n) => this.#send(pid, method, args, n, hops + 1));
     }
-    const box = this.#box(node);
-    const call = new PendingCall(pid, method, args, box.node, hops);
-    const promise = promiseOf(call);
-    const callId = this.#pending.add(call);
-    this.counters.callsSent++;
-    this.#enqueueCall(box, callId, pid, method, args);
-    return promise;
+    return this.#sendIn(this.#box(node), pid, method, args, hops);
   }
 
-  /** {@link #send} of a first try to a proclet placed on a node that is not lost, through its box. */
-  #sendIn(box: Box, pid: string, method: string, args: unknown[]): Promise<unknown> {
-    const call = new PendingCall(pid, method, args, box.node, 0);
+  /** {@link #send} to a node that is not lost, through its box. */
+  #sendIn(box: Box, pid: string, method: string, args: unknown[], hops: number): Promise<unknown> {
+    const call = new PendingCall(pid, method, args, box.node, hops);
     const promise = promiseOf(call);
     const callId = this.#pending.add(call);
     this.counters.callsSent++;
@@ -480,8 +474,7 @@ export class Runtime {
 
   #queued(box: Box): void {
     if (++box.count >= BATCH_MAX) {
-      const plain = box.plain;
-      this.#sendBox(box.node, box.take(), plain);
+      this.#sendOut(box);
       return;
     }
     if (!box.listed) {
@@ -513,12 +506,16 @@ export class Runtime {
     for (let i = 0; i < this.#listedCount; i++) {
       const box = listed[i]!;
       box.listed = false;
-      if (box.count === 0) continue; // sent when it filled up (BATCH_MAX)
-      const plain = box.plain;
-      this.#sendBox(box.node, box.take(), plain);
+      if (box.count > 0) this.#sendOut(box); // else sent when it filled up (BATCH_MAX)
     }
     this.#listedCount = 0;
   };
+
+  /** Sends what a box holds, which empties it. */
+  #sendOut(box: Box): void {
+    const plain = box.plain;
+    this.#sendBox(box.node, box.take(), plain);
+  }
 
   /** Sends a box of messages; `plain` when they hold primitives and arrays of them only (see {@link Codec.encode}). */
   #sendBox(node: string, box: unknown[], plain: boolean): void {
