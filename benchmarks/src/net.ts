@@ -53,11 +53,13 @@ import { connect } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { Packr, Unpackr } from 'msgpackr';
 import { LocalCluster } from '@quicksand/net';
+import type { Cluster, Ref } from '@quicksand/core';
 import { pinProcess, pinnableCores } from '@quicksand/core/internal';
 import { NODE_MALLOC, localNodes } from '@quicksand/net/internal';
 import { flags, median, nowNs, percentile, report } from './harness.js';
 import { readFrames, writeFrame } from './raw-echo.js';
 import { BlobType, CounterType, OwnedBlobType } from './types.js';
+import type { Counter } from './types.js';
 
 const f = flags();
 /** Sequential round trips before measuring latency, for the floor and for ours alike. */
@@ -155,70 +157,97 @@ async function startFloor(): Promise<Floor> {
   };
 }
 
+/**
+ * The servers of one floor pair and one of ours, warmed up (JIT) alike: an echo process,
+ * and a cluster whose node n1 holds a counter.
+ */
+interface Servers {
+  floor: Floor;
+  cluster: Cluster;
+  counter: Ref<Counter>;
+  /** n1's process. */
+  n1: number;
+  close(): Promise<void>;
+}
+
+async function startServers(): Promise<Servers> {
+  const floor = await startFloor();
+  let cluster: Cluster;
+  try {
+    cluster = await LocalCluster.start({ nodes: [{ cpus: 1, memory: '1GiB' }, { cpus: 1, memory: '1GiB' }], logs: 'silent' });
+  } catch (e) {
+    floor.close();
+    throw e;
+  }
+  const close = async (): Promise<void> => {
+    await cluster.close();
+    floor.close();
+  };
+  try {
+    const counter = await cluster.create(CounterType, [], { node: 'n1' });
+    for (let i = 0; i < WARMUP; i++) {
+      await floor.roundTrip(i);
+      await counter.call('add', 1);
+    }
+    return { floor, cluster, counter, n1: localNodes(cluster).find((n) => n.id === 'n1')!.process.pid!, close };
+  } catch (e) {
+    await close();
+    throw e;
+  }
+}
+
+/** Pins this process (the clients) to `client`, and both servers, every thread, to `server`. */
+function place(s: Servers, client: string, server: string): void {
+  pinProcess(client);
+  pinProcess(server, s.floor.pid);
+  pinProcess(server, s.n1);
+}
+
+/** Sequential round trips to both servers, alternating in blocks. */
+async function latency(s: Servers): Promise<Latency> {
+  const floorRtt: number[] = [];
+  const ours: number[] = [];
+  const ROUND = 500;
+  for (let r = 0; r < (f.quick ? 6 : 20); r++) {
+    for (let i = 0; i < ROUND; i++) floorRtt.push(await s.floor.roundTrip(i));
+    for (let i = 0; i < ROUND; i++) {
+      const t = nowNs();
+      await s.counter.call('add', 1);
+      ours.push((nowNs() - t) / 1000);
+    }
+  }
+  return { floor: floorRtt, ours };
+}
+
 // Floor and ours alternate, round by round, so a change in the machine's load between
 // phases (this is a shared VM) shifts both sides alike.
-const floor = await startFloor();
-const cluster = await LocalCluster.start({ nodes: [{ cpus: 1, memory: '1GiB' }, { cpus: 1, memory: '1GiB' }], logs: 'silent' });
+const servers = await startServers();
+const { floor, cluster, counter } = servers;
 try {
-  const counter = await cluster.create(CounterType, [], { node: 'n1' });
-  // Warm up (JIT) both sides alike.
-  for (let i = 0; i < WARMUP; i++) {
-    await floor.roundTrip(i);
-    await counter.call('add', 1);
-  }
-  const latency = async (fl: Floor, ref: typeof counter): Promise<Latency> => {
-    const floorRtt: number[] = [];
-    const ours: number[] = [];
-    const ROUND = 500;
-    for (let r = 0; r < (f.quick ? 6 : 20); r++) {
-      for (let i = 0; i < ROUND; i++) floorRtt.push(await fl.roundTrip(i));
-      for (let i = 0; i < ROUND; i++) {
-        const t = nowNs();
-        await ref.call('add', 1);
-        ours.push((nowNs() - t) / 1000);
-      }
-    }
-    return { floor: floorRtt, ours };
-  };
-  /** One-core latency with fresh servers: a new echo process and a new cluster's n1. */
-  const freshPair = async (core: number): Promise<Latency> => {
-    const fl = await startFloor();
-    const c = await LocalCluster.start({ nodes: [{ cpus: 1, memory: '1GiB' }, { cpus: 1, memory: '1GiB' }], logs: 'silent' });
-    try {
-      const ref = await c.create(CounterType, [], { node: 'n1' });
-      for (let i = 0; i < WARMUP; i++) {
-        await fl.roundTrip(i);
-        await ref.call('add', 1);
-      }
-      pinProcess(String(core));
-      pinProcess(String(core), fl.pid);
-      pinProcess(String(core), localNodes(c).find((n) => n.id === 'n1')!.process.pid);
-      return await latency(fl, ref);
-    } finally {
-      await c.close();
-      fl.close();
-    }
-  };
-  const unpinned = await latency(floor, counter);
+  const unpinned = await latency(servers);
   // The same placement for the floor's pair and ours (see the header); then every thread
   // back on every core for the rest.
   const cores = pinnableCores();
   const onePairs: Latency[] = [unpinned];
   let twoCores: Latency | null = null;
   if (cores !== null && cores.length >= 2) {
-    const n1 = localNodes(cluster).find((n) => n.id === 'n1')!.process.pid!;
-    const place = (client: number, server: number): void => {
-      pinProcess(String(client));
-      pinProcess(String(server), floor.pid);
-      pinProcess(String(server), n1);
-    };
-    place(cores[0]!, cores[0]!);
-    onePairs[0] = await latency(floor, counter);
-    place(cores[0]!, cores[1]!);
-    twoCores = await latency(floor, counter);
-    for (const pid of [process.pid, floor.pid, n1]) pinProcess(cores.join(','), pid);
-    for (let k = 1; k < LATENCY_PAIRS; k++) onePairs.push(await freshPair(cores[0]!));
-    pinProcess(cores.join(','));
+    const [one, two, all] = [String(cores[0]), String(cores[1]), cores.join(',')];
+    place(servers, one, one);
+    onePairs[0] = await latency(servers);
+    place(servers, one, two);
+    twoCores = await latency(servers);
+    place(servers, all, all);
+    // More pairs on one core, with fresh servers each (see the header).
+    for (let k = 1; k < LATENCY_PAIRS; k++) {
+      const fresh = await startServers();
+      try {
+        place(fresh, one, one);
+        onePairs.push(await latency(fresh));
+      } finally {
+        await fresh.close();
+      }
+    }
+    pinProcess(all);
   }
 
   const inFlight = 1000;
@@ -308,6 +337,5 @@ try {
     { key: 'blockingWindow10MiBMs', value: m10.blocking },
   ], f);
 } finally {
-  await cluster.close();
-  floor.close();
+  await servers.close();
 }
