@@ -16,12 +16,12 @@
  * compute proclet, about 1.0 alone, is enough) and 8 GPUs 1.19 (two are needed; they make
  * 1.3-1.5 together on the VM of the first runs, 1.8-2.0 on its later host). GPUs taken
  * away stop at once, mid-batch, as when another job takes them. The consumer's rate is
- * only visible at the granularity of its steps, so a reaction cannot be much shorter
- * than one GPU step: with steps of 17 ms (batches of 2) the median reaction was 20-90
- * ms (30 typical), with 6.75 ms steps 11-23 (15 typical), in alternating runs on the
- * 2-core VM; since rate matching's window fits within one
- * 6.75 ms step (6 ms, not 8), 7.8-24 (13 typical), and with its 100 ms cooldown on
- * shrinking after a grow, 10.5-21 (12.7 typical) in a batch of twelve.
+ * only visible at the granularity of its steps, so a reaction cannot be much shorter than
+ * one GPU step: with steps of 17 ms (batches of 2) the median reaction was 20-90 ms (30
+ * typical), with 6.75 ms steps 11-23 (15 typical), in alternating runs on the 2-core VM;
+ * since rate matching's window fits within one 6.75 ms step (6 ms, not 8), 7.8-24 (13
+ * typical), and with its 100 ms cooldown on shrinking after a grow, 10.5-21 (12.7
+ * typical) in a batch of twelve.
  *
  * On a 2-core machine this is hard: three node processes, the client and two workers
  * share two cores, so a second compute proclet adds much less than the first (measured

@@ -41,15 +41,15 @@
  *   keeps the fewest runners whose delivery covers the demand times a margin (1.15;
  *   onto a count already seen, with a fifth more room): extra ones are suspended (they
  *   get no chunks), unless the queue is draining; suspended ones resume when the demand
- *   is clearly (a tenth) above what the active ones make and the queue is draining.
- *   When a take found the queue empty the consumer starved: one more runner resumes per
+ *   is clearly (a tenth) above what the active ones make and the queue is draining. When
+ *   a take found the queue empty the consumer starved: one more runner resumes per
  *   decision, and if that happens soon after a shrink the margin grows by a quarter (at
  *   most 2), which damps oscillation; it decays back in about a second, so that a
- *   consumer whose demand keeps changing does not ratchet it up. After a change the job waits one window before the next, and
- *   after a grow it shrinks on the demand only `SHRINK_AFTER_GROW_MS` later (a cooldown,
- *   as autoscalers hold back scaling down): a window that reads low so soon after the
- *   demand rose is more often a held-up consumer than a change. See `rateMatchMs` in the
- *   pool benchmark.
+ *   consumer whose demand keeps changing does not ratchet it up. After a change the job
+ *   waits one window before the next, and after a grow it shrinks on the demand only
+ *   `SHRINK_AFTER_GROW_MS` later (a cooldown, as autoscalers hold back scaling down): a
+ *   window that reads low so soon after the demand rose is more often a held-up consumer
+ *   than a change. See `rateMatchMs` in the pool benchmark.
  * - A task that throws fails the job with a TaskError naming the element's position and
  *   carrying the original error as `cause`. An abort (signal) fails it with AbortedError.
  *   Either way every runner is told to cancel the job: running chunks stop between two
